@@ -1,0 +1,159 @@
+//! Hot-path benchmarks of monitor-core: `Collector::collect`, `MemoryStore` batch
+//! writes, and a 5-minute aggregation over 24 h of 1,000,000 events.
+//!
+//! Run with: `cargo bench -p monitor-core --bench core`
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use monitor_core::event::{Extra, PerformancePayload};
+use monitor_core::store::{MemoryStore, Store};
+use monitor_core::time::{MICROS_PER_DAY, MICROS_PER_MINUTE};
+use monitor_core::{
+    AgentType, Aggregation, Bus, Collector, CollectorConfig, Dimension, Event, EventRef, Filter, MetricEvent,
+    OverflowPolicy, Payload, Query, Source, Timestamp,
+};
+
+const OPERATIONS: [&str; 20] = [
+    "tool:Bash",
+    "tool:Edit",
+    "tool:Read",
+    "tool:Write",
+    "tool:Grep",
+    "tool:Glob",
+    "tool:WebFetch",
+    "tool:Task",
+    "tool:TodoWrite",
+    "tool:MultiEdit",
+    "llm:call",
+    "llm:stream",
+    "mcp:github",
+    "mcp:linear",
+    "tool:NotebookEdit",
+    "tool:LS",
+    "tool:WebSearch",
+    "tool:Agent",
+    "hook:PreToolUse",
+    "hook:PostToolUse",
+];
+
+fn sample_event(i: u64) -> MetricEvent {
+    let op = OPERATIONS[usize::try_from(i % 20).unwrap_or(0)];
+    #[allow(clippy::cast_precision_loss)]
+    let duration = 20.0 + (i % 977) as f64;
+    MetricEvent::performance(Source::ClaudeCli, op, duration)
+        .with_project(format!("proj-{}", i % 10))
+        .with_session(format!("sess-{}", i % 200))
+        .with_agent_type(if i % 3 == 0 { AgentType::Manager } else { AgentType::Worker })
+        .with_tag("host", "bench-1")
+}
+
+/// `n` events spread evenly over the 24 h before `end`.
+fn day_of_events(n: u64, end: Timestamp) -> Vec<EventRef> {
+    let spacing = MICROS_PER_DAY / i64::try_from(n).unwrap_or(1);
+    (0..n)
+        .map(|i| {
+            let ts = end.add_micros(-MICROS_PER_DAY + i64::try_from(i).unwrap_or(0) * spacing);
+            let op = OPERATIONS[usize::try_from(i % 20).unwrap_or(0)];
+            #[allow(clippy::cast_precision_loss)]
+            let duration = 20.0 + ((i * 7919) % 5000) as f64;
+            Arc::new(Event {
+                id: format!("e-{i}"),
+                timestamp: ts,
+                ingested_at: ts,
+                source: Source::ClaudeCli,
+                project_id: Some(format!("proj-{}", i % 10)),
+                session_id: Some(format!("sess-{}", i % 200)),
+                agent_type: Some(if i % 3 == 0 { AgentType::Manager } else { AgentType::Worker }),
+                payload: Payload::Performance(PerformancePayload {
+                    operation: op.into(),
+                    duration,
+                    memory_usage: Some(512.0),
+                    cpu_usage: Some(12.5),
+                    success: i % 50 != 0,
+                    extra: Extra::new(),
+                }),
+                tags: Default::default(),
+            })
+        })
+        .collect()
+}
+
+fn collect(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut group = c.benchmark_group("collector");
+    group.throughput(Throughput::Elements(1));
+    // The drain task never runs inside the timed loop (current-thread runtime, no
+    // awaits), so this measures exactly the agent's hot path: validate, enrich, redact,
+    // buffer, publish.
+    let collector = rt.block_on(async {
+        let config = CollectorConfig {
+            capacity: 1_000_000,
+            overflow: OverflowPolicy::DropOldest,
+            ..CollectorConfig::default()
+        };
+        Collector::start(Arc::new(MemoryStore::default()), Bus::default(), config).expect("collector")
+    });
+    let template = sample_event(7);
+    group.bench_function("collect", |b| {
+        b.iter_batched(|| template.clone(), |e| black_box(collector.collect(e)), BatchSize::SmallInput)
+    });
+    let _subscriber = collector.bus().subscribe(Default::default());
+    group.bench_function("collect_with_subscriber", |b| {
+        b.iter_batched(|| template.clone(), |e| black_box(collector.collect(e)), BatchSize::SmallInput)
+    });
+    group.finish();
+}
+
+fn store_write(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut group = c.benchmark_group("memory_store");
+    let batch = day_of_events(10_000, Timestamp::now());
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("write_batch_10k", |b| {
+        b.to_async(&rt).iter_batched(
+            MemoryStore::default,
+            |store| {
+                let batch = &batch;
+                async move { black_box(store.write(batch).await.expect("write")) }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn aggregate(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let end = Timestamp::now().floor_to(5 * MICROS_PER_MINUTE);
+    let store = MemoryStore::default();
+    let events = day_of_events(1_000_000, end);
+    rt.block_on(async {
+        for chunk in events.chunks(10_000) {
+            store.write(chunk).await.expect("write");
+        }
+    });
+    drop(events);
+    let mut group = c.benchmark_group("memory_store_query_1m_events");
+    let q1 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::FiveMinutes).field("duration");
+    group.bench_function("5m_avg_max_24h", |b| {
+        b.to_async(&rt).iter(|| async { black_box(store.query(&q1).await) })
+    });
+    let q2 = q1.clone().filter(Filter::eq(Dimension::ProjectId, "proj-3")).group(Dimension::Operation);
+    group.bench_function("5m_one_project_by_operation", |b| {
+        b.to_async(&rt).iter(|| async { black_box(store.query(&q2).await) })
+    });
+    let q3 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::Hour)
+        .filter(Filter::eq(Dimension::Type, "error"));
+    group.bench_function("1h_error_count", |b| {
+        b.to_async(&rt).iter(|| async { black_box(store.query(&q3).await) })
+    });
+    group.bench_function("session_last_100", |b| {
+        b.to_async(&rt).iter(|| async { black_box(store.session_events("sess-42", 100).await) })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, collect, store_write, aggregate);
+criterion_main!(benches);

@@ -1,0 +1,1 @@
+//! Analytics over metric series: anomaly detection and trends (work in progress).

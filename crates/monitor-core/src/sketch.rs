@@ -1,0 +1,305 @@
+//! A mergeable quantile sketch with 1 % relative error (the DDSketch idea).
+//!
+//! Values fall into logarithmic bins `γ^(i-1) < v ≤ γ^i` with `γ = (1+α)/(1-α)` and
+//! `α = 0.01`, so any quantile read back is within 1 % of a value of the right rank.
+//! Bins are kept sparse and sorted, merge by adding counts, and encode to a few bytes
+//! per bin, which is what rollup rows in every store need. Written here rather than
+//! taken from `sketches-ddsketch` because that crate's dense store and serde-only
+//! encoding cost kilobytes per rollup row.
+
+/// Relative accuracy of quantiles read from a sketch.
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+/// Magnitudes below this count as zero.
+const MIN_MAGNITUDE: f64 = 1e-9;
+
+/// A sparse log-binned histogram; see the module docs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sketch {
+    /// Bins for positive values: (index, count), sorted by index.
+    positive: Vec<(i32, u64)>,
+    /// Bins for negative values by magnitude: (index, count), sorted by index.
+    negative: Vec<(i32, u64)>,
+    /// Values whose magnitude is below [`MIN_MAGNITUDE`].
+    zero: u64,
+}
+
+fn bin_index(magnitude: f64) -> i32 {
+    let index = (magnitude.ln() / GAMMA.ln()).ceil();
+    // Magnitudes are finite and ≥ 1e-9, so the index is within ±2,000 or so.
+    #[allow(clippy::cast_possible_truncation)]
+    let index = index.clamp(-100_000.0, 100_000.0) as i32;
+    index
+}
+
+fn bin_value(index: i32) -> f64 {
+    2.0 * GAMMA.powi(index) / (GAMMA + 1.0)
+}
+
+fn add_to(bins: &mut Vec<(i32, u64)>, index: i32, count: u64) {
+    match bins.binary_search_by_key(&index, |b| b.0) {
+        Ok(pos) => bins[pos].1 += count,
+        Err(pos) => bins.insert(pos, (index, count)),
+    }
+}
+
+fn merge_bins(into: &mut Vec<(i32, u64)>, from: &[(i32, u64)]) {
+    if from.is_empty() {
+        return;
+    }
+    if into.is_empty() {
+        into.extend_from_slice(from);
+        return;
+    }
+    let mut merged = Vec::with_capacity(into.len() + from.len());
+    let (mut a, mut b) = (into.iter().peekable(), from.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                merged.push((x.0, x.1 + y.1));
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                merged.push(**x);
+                a.next();
+            }
+            (Some(_), Some(y)) => {
+                merged.push(**y);
+                b.next();
+            }
+            (Some(x), None) => {
+                merged.push(**x);
+                a.next();
+            }
+            (None, Some(y)) => {
+                merged.push(**y);
+                b.next();
+            }
+            (None, None) => break,
+        }
+    }
+    *into = merged;
+}
+
+impl Sketch {
+    /// An empty sketch.
+    pub const fn new() -> Self {
+        Sketch { positive: Vec::new(), negative: Vec::new(), zero: 0 }
+    }
+
+    /// Adds one value; non-finite values are ignored.
+    pub fn add(&mut self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let magnitude = value.abs();
+        if magnitude < MIN_MAGNITUDE {
+            self.zero += 1;
+        } else if value > 0.0 {
+            add_to(&mut self.positive, bin_index(magnitude), 1);
+        } else {
+            add_to(&mut self.negative, bin_index(magnitude), 1);
+        }
+    }
+
+    /// Adds every count of `other` into this sketch.
+    pub fn merge(&mut self, other: &Sketch) {
+        merge_bins(&mut self.positive, &other.positive);
+        merge_bins(&mut self.negative, &other.negative);
+        self.zero += other.zero;
+    }
+
+    /// How many values were added.
+    pub fn count(&self) -> u64 {
+        self.zero
+            + self.positive.iter().map(|b| b.1).sum::<u64>()
+            + self.negative.iter().map(|b| b.1).sum::<u64>()
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.zero == 0 && self.positive.is_empty() && self.negative.is_empty()
+    }
+
+    /// The value at quantile `q` (0..=1), interpolated linearly between the closest
+    /// ranks like [`exact_quantile`], each rank read within 1 % relative error. `None`
+    /// when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count();
+        if n == 0 || !q.is_finite() {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let lower = position.floor() as u64;
+        let upper = (lower + 1).min(n - 1);
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = position - lower as f64;
+        let low = self.value_at_rank(lower)?;
+        let high = if fraction > 0.0 { self.value_at_rank(upper)? } else { low };
+        Some(low + (high - low) * fraction)
+    }
+
+    /// The representative value of the element of 0-based `rank`.
+    fn value_at_rank(&self, rank: u64) -> Option<f64> {
+        let mut seen = 0u64;
+        // Most negative values first: negative bins by descending magnitude.
+        for &(index, count) in self.negative.iter().rev() {
+            seen += count;
+            if seen > rank {
+                return Some(-bin_value(index));
+            }
+        }
+        seen += self.zero;
+        if seen > rank {
+            return Some(0.0);
+        }
+        for &(index, count) in &self.positive {
+            seen += count;
+            if seen > rank {
+                return Some(bin_value(index));
+            }
+        }
+        self.positive.last().map(|b| bin_value(b.0))
+    }
+
+    /// Compact binary encoding (varints); see [`Sketch::decode`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 3 * (self.positive.len() + self.negative.len()));
+        put_varint(&mut out, self.zero);
+        for bins in [&self.positive, &self.negative] {
+            put_varint(&mut out, bins.len() as u64);
+            let mut previous = 0i64;
+            for &(index, count) in bins.iter() {
+                let delta = i64::from(index) - previous;
+                previous = i64::from(index);
+                put_varint(&mut out, zigzag(delta));
+                put_varint(&mut out, count);
+            }
+        }
+        out
+    }
+
+    /// Decodes [`Sketch::encode`] output; `None` when the bytes are not a sketch.
+    pub fn decode(mut bytes: &[u8]) -> Option<Sketch> {
+        let zero = get_varint(&mut bytes)?;
+        let mut sides = [Vec::new(), Vec::new()];
+        for bins in &mut sides {
+            let len = usize::try_from(get_varint(&mut bytes)?).ok()?;
+            if len > 1_000_000 {
+                return None;
+            }
+            bins.reserve(len);
+            let mut previous = 0i64;
+            for _ in 0..len {
+                let index = previous.checked_add(unzigzag(get_varint(&mut bytes)?))?;
+                previous = index;
+                bins.push((i32::try_from(index).ok()?, get_varint(&mut bytes)?));
+            }
+        }
+        if !bytes.is_empty() {
+            return None;
+        }
+        let [positive, negative] = sides;
+        Some(Sketch { positive, negative, zero })
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let encoded = ((v << 1) ^ (v >> 63)) as u64;
+    encoded
+}
+
+fn unzigzag(v: u64) -> i64 {
+    #[allow(clippy::cast_possible_wrap)]
+    let decoded = ((v >> 1) as i64) ^ -((v & 1) as i64);
+    decoded
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)]
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Exact quantile of sorted values by linear interpolation between closest ranks
+/// (PostgreSQL `percentile_cont`, NumPy's default). `None` when empty.
+pub fn exact_quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    #[allow(clippy::cast_precision_loss)]
+    let position = q.clamp(0.0, 1.0) * last as f64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let lower = position.floor() as usize;
+    let upper = (lower + 1).min(last);
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = position - lower as f64;
+    Some(sorted[lower] + (sorted[upper] - sorted[lower]) * fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_within_one_percent_of_the_right_rank() {
+        let mut sketch = Sketch::new();
+        let values: Vec<f64> = (1..=10_000).map(|i| f64::from(i) * 0.37).collect();
+        for v in &values {
+            sketch.add(*v);
+        }
+        for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+            let exact = exact_quantile(&values, q).unwrap();
+            let approx = sketch.quantile(q).unwrap();
+            assert!((approx - exact).abs() <= exact * 0.011, "q={q} exact={exact} approx={approx}");
+        }
+    }
+
+    #[test]
+    fn merge_equals_adding_everything_and_encoding_round_trips() {
+        let (mut a, mut b, mut all) = (Sketch::new(), Sketch::new(), Sketch::new());
+        for i in 0..500 {
+            let v = f64::from(i) - 100.0;
+            if i % 2 == 0 {
+                a.add(v)
+            } else {
+                b.add(v)
+            }
+            all.add(v);
+        }
+        a.merge(&b);
+        assert_eq!(a, all);
+        assert_eq!(a.count(), 500);
+        let bytes = a.encode();
+        assert_eq!(Sketch::decode(&bytes), Some(a.clone()));
+        assert!(Sketch::decode(&bytes[..bytes.len() - 1]).is_none());
+        assert_eq!(a.quantile(0.0).map(f64::round), Some(-100.0));
+        assert!(Sketch::new().quantile(0.5).is_none());
+    }
+
+    #[test]
+    fn exact_quantile_interpolates() {
+        assert_eq!(exact_quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
+        assert_eq!(exact_quantile(&[7.0], 0.99), Some(7.0));
+        assert_eq!(exact_quantile(&[], 0.5), None);
+    }
+}
