@@ -6,8 +6,9 @@
 //! message still held. A slow subscriber therefore loses only its own backlog and never
 //! slows ingest or other subscribers.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -65,6 +66,15 @@ struct Shared {
     tx: broadcast::Sender<(u64, BusMessage)>,
     seq: AtomicU64,
     subscribers: AtomicUsize,
+    /// The most recent messages, for resuming streams (`Last-Event-ID`). Publishing and
+    /// subscribing take this lock so that a replay plus a live subscription neither
+    /// misses nor repeats a message. std Mutex: never held across an await.
+    history: Mutex<History>,
+}
+
+struct History {
+    capacity: usize,
+    items: VecDeque<(u64, BusMessage)>,
 }
 
 /// The realtime fan-out; cloning shares the same bus.
@@ -79,11 +89,34 @@ impl Default for Bus {
     }
 }
 
+/// What a resuming subscriber gets: the missed messages still held, and whether some
+/// it asked for were already gone.
+pub struct Resume {
+    /// Messages after the requested sequence number that pass the filter, oldest first.
+    pub replay: Vec<(u64, BusMessage)>,
+    /// Messages after the requested sequence number that were no longer held.
+    pub missed: u64,
+    /// The live subscription, starting right after the replay.
+    pub subscription: Subscription,
+}
+
 impl Bus {
     /// A bus whose ring holds `capacity` messages per lagging subscriber.
     pub fn new(capacity: usize) -> Self {
+        Bus::with_history(capacity, 0)
+    }
+
+    /// A bus that also keeps the last `history` messages for [`Bus::resume`].
+    pub fn with_history(capacity: usize, history: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Bus { shared: Arc::new(Shared { tx, seq: AtomicU64::new(0), subscribers: AtomicUsize::new(0) }) }
+        Bus {
+            shared: Arc::new(Shared {
+                tx,
+                seq: AtomicU64::new(0),
+                subscribers: AtomicUsize::new(0),
+                history: Mutex::new(History { capacity: history, items: VecDeque::new() }),
+            }),
+        }
     }
 
     /// Publishes an event; never waits.
@@ -98,12 +131,36 @@ impl Bus {
 
     /// Publishes a message; never waits. Returns its sequence number.
     pub fn publish(&self, message: BusMessage) -> u64 {
+        let mut history = self.shared.history.lock().unwrap_or_else(|e| e.into_inner());
         let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        if history.capacity > 0 {
+            if history.items.len() == history.capacity {
+                history.items.pop_front();
+            }
+            history.items.push_back((seq, message.clone()));
+        }
         if self.shared.tx.receiver_count() > 0 {
             // An error only means every receiver went away meanwhile.
             let _ = self.shared.tx.send((seq, message));
         }
         seq
+    }
+
+    /// Subscribes and replays held messages published after `after` that pass `filter`,
+    /// with no gap and no repeat between the replay and the live subscription.
+    pub fn resume(&self, after: u64, filter: SubscriptionFilter) -> Resume {
+        let history = self.shared.history.lock().unwrap_or_else(|e| e.into_inner());
+        let subscription = self.subscribe(filter);
+        let oldest_held = history.items.front().map_or(self.last_seq() + 1, |(seq, _)| *seq);
+        let missed = oldest_held.saturating_sub(after + 1);
+        let replay = history
+            .items
+            .iter()
+            .filter(|(seq, message)| *seq > after && subscription.filter.matches(message))
+            .cloned()
+            .collect();
+        drop(history);
+        Resume { replay, missed, subscription }
     }
 
     /// The sequence number of the last message published.

@@ -105,6 +105,8 @@ struct Shared {
     /// Every sequence number up to this one is stored (or was dropped by policy).
     durable: watch::Sender<u64>,
     urgent: std::sync::atomic::AtomicBool,
+    /// Set while the store refuses writes (cleared by the next successful write).
+    store_failing: std::sync::atomic::AtomicBool,
     dropped: AtomicU64,
     cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -134,6 +136,7 @@ impl Collector {
             room: Notify::new(),
             durable,
             urgent: std::sync::atomic::AtomicBool::new(false),
+            store_failing: std::sync::atomic::AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             cancel: CancellationToken::new(),
             task: Mutex::new(None),
@@ -313,6 +316,12 @@ impl Collector {
     pub fn capacity(&self) -> usize {
         self.shared.config.capacity
     }
+
+    /// Whether the last store write failed and the drain task is retrying. Servers use
+    /// this to refuse new work with 503 instead of acknowledging what they cannot store.
+    pub fn store_failing(&self) -> bool {
+        self.shared.store_failing.load(Ordering::Acquire)
+    }
 }
 
 /// The drain loop: batches out of the buffer into the store until shut down and empty.
@@ -383,12 +392,14 @@ async fn write_with_retry(shared: &Shared, store: &StoreRef, events: &[EventRef]
             let started = std::time::Instant::now();
             match store.write(chunk).await {
                 Ok(summary) => {
+                    shared.store_failing.store(false, Ordering::Release);
                     metrics::histogram!("monitor_collector_write_seconds")
                         .record(started.elapsed().as_secs_f64());
                     metrics::counter!("monitor_collector_stored_total").increment(summary.inserted as u64);
                     break;
                 }
                 Err(error) if error.is_retryable() => {
+                    shared.store_failing.store(true, Ordering::Release);
                     metrics::counter!("monitor_collector_write_retries_total").increment(1);
                     tracing::warn!(%error, events = chunk.len(), retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "store write failed, retrying");
                     tokio::time::sleep(delay).await;
