@@ -1,0 +1,211 @@
+//! Event ingest: `POST /api/events` (object or array), `POST /api/events/batch`
+//! (NDJSON, parsed as it streams in), and the pipeline shared with the WebSocket.
+//!
+//! Every path ends in [`ingest`]: validate, enrich and redact each event, buffer the
+//! good ones all together or not at all, then wait until the store has them before
+//! answering `202` — so `202` means durable and visible. Overload answers `503` with
+//! `Retry-After` and then nothing of the request was stored.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use monitor_core::validate::{ValidationError, event_from_slice, event_from_value};
+use monitor_core::{EventRef, MetricEvent, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One rejected event of a request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Rejected {
+    /// Position of the event in the request (NDJSON: counting non-blank lines).
+    pub index: usize,
+    /// Why it was rejected, naming the field.
+    pub error: String,
+    /// The field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The answer to an ingest request: `accepted + rejected.len()` = events sent.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    /// Events stored (an id already stored counts as accepted).
+    pub accepted: usize,
+    /// Events refused, with index and reason.
+    pub rejected: Vec<Rejected>,
+}
+
+impl IntoResponse for IngestOutcome {
+    fn into_response(self) -> Response {
+        let status = if self.accepted == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
+        let mut body = serde_json::to_value(&self).unwrap_or(Value::Null);
+        if self.accepted == 0 {
+            let reason = match self.rejected.as_slice() {
+                [] => "no events in request".to_owned(),
+                [only] => only.error.clone(),
+                many => format!("all {} events were rejected; first: {}", many.len(), many[0].error),
+            };
+            body["error"] = Value::String(reason);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+fn rejected(index: usize, error: &ValidationError) -> Rejected {
+    let field = (error.field != "event").then(|| error.field.clone());
+    Rejected { index, error: error.to_string(), field }
+}
+
+/// Runs parsed events through the pipeline and waits for durability.
+pub async fn ingest(
+    state: &AppState,
+    parsed: Vec<Result<MetricEvent, ValidationError>>,
+    transport: &'static str,
+) -> Result<IngestOutcome, ApiError> {
+    let now = Timestamp::now();
+    let mut outcome = IngestOutcome::default();
+    let mut good: Vec<EventRef> = Vec::with_capacity(parsed.len());
+    for (index, item) in parsed.into_iter().enumerate() {
+        match item.and_then(|event| state.collector.prepare(event, now)) {
+            Ok(event) => good.push(event),
+            Err(error) => outcome.rejected.push(rejected(index, &error)),
+        }
+    }
+    metrics::counter!("monitor_ingest_events_rejected_total", "transport" => transport)
+        .increment(outcome.rejected.len() as u64);
+    if good.is_empty() {
+        return Ok(outcome);
+    }
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable {
+            message: "server is shutting down; nothing was stored".into(),
+            retry_after: 5,
+        });
+    }
+    if state.collector.store_failing() {
+        return Err(ApiError::Unavailable {
+            message: "store is not accepting writes right now; nothing was stored".into(),
+            retry_after: 5,
+        });
+    }
+    let (min, max) = good
+        .iter()
+        .fold((Timestamp::MAX, Timestamp::MIN), |(lo, hi), e| (lo.min(e.timestamp), hi.max(e.timestamp)));
+    let count = good.len();
+    let seq = state.collector.submit(good).map_err(|error| match error {
+        monitor_core::Error::BufferFull => {
+            metrics::counter!("monitor_ingest_overload_total", "transport" => transport).increment(1);
+            ApiError::Unavailable {
+                message: "ingest buffer is full; nothing was stored".into(),
+                retry_after: 1,
+            }
+        }
+        monitor_core::Error::Closed => ApiError::Unavailable {
+            message: "server is shutting down; nothing was stored".into(),
+            retry_after: 5,
+        },
+        other => ApiError::from(other),
+    })?;
+    match tokio::time::timeout(state.timeouts.ingest, state.collector.durable(seq)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            return Err(ApiError::Unavailable { message: "server is shutting down".into(), retry_after: 5 });
+        }
+        Err(_) => {
+            // Accepted into the buffer but not yet stored: the drain task keeps retrying.
+            // A client that retries with the same ids stores nothing twice.
+            return Err(ApiError::Unavailable {
+                message: "store did not confirm the write in time; events stay queued and will be stored"
+                    .into(),
+                retry_after: 5,
+            });
+        }
+    }
+    state.cache.invalidate(min, max);
+    outcome.accepted = count;
+    metrics::counter!("monitor_ingest_events_accepted_total", "transport" => transport)
+        .increment(count as u64);
+    Ok(outcome)
+}
+
+async fn read_limited(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
+    let limit = state.config.http.max_body_bytes;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(body_error(error, limit)),
+    }
+}
+
+fn body_error(error: Box<dyn std::error::Error + Send + Sync>, limit: usize) -> ApiError {
+    if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        return ApiError::PayloadTooLarge(limit);
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::PayloadTooLarge(limit);
+        }
+        if e.to_string().contains("timed out") {
+            return ApiError::BadRequest { message: "request body timed out".into(), field: None };
+        }
+        source = e.source();
+    }
+    ApiError::bad(format!("could not read request body: {error}"))
+}
+
+/// `POST /api/events`: one event object or a JSON array of them.
+pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<IngestOutcome, ApiError> {
+    let bytes = read_limited(&state, body).await?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("invalid JSON: {e}")))?;
+    let parsed = match value {
+        Value::Array(items) => items.into_iter().map(event_from_value).collect(),
+        object @ Value::Object(_) => vec![event_from_value(object)],
+        _ => return Err(ApiError::field("body", "expected an event object or an array of events")),
+    };
+    ingest(&state, parsed, "http").await
+}
+
+/// `POST /api/events/batch`: NDJSON, one event per line, blank lines ignored. Lines are
+/// parsed as the body streams in, so the raw body is never held whole.
+pub async fn post_batch(State(state): State<AppState>, body: Body) -> Result<IngestOutcome, ApiError> {
+    let limit = state.config.http.max_body_bytes;
+    let mut stream = http_body_util::Limited::new(body, limit).into_data_stream();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut parsed: Vec<Result<MetricEvent, ValidationError>> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| body_error(e, limit))?;
+        pending.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(offset) = memchr_newline(&pending[start..]) {
+            parse_line(&pending[start..start + offset], &mut parsed);
+            start += offset + 1;
+        }
+        pending.drain(..start);
+    }
+    parse_line(&pending, &mut parsed);
+    ingest(&state, parsed, "ndjson").await
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| *b == b'\n')
+}
+
+fn parse_line(line: &[u8], out: &mut Vec<Result<MetricEvent, ValidationError>>) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    if std::str::from_utf8(line).is_err() {
+        out.push(Err(ValidationError::new("event", "line is not valid UTF-8")));
+        return;
+    }
+    out.push(event_from_slice(line));
+}

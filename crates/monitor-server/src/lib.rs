@@ -1,0 +1,171 @@
+//! monitor-server: the agent-monitor reference server.
+//!
+//! One binary exposing the platform over HTTP: event ingest (JSON, NDJSON, WebSocket),
+//! live streams (SSE, WebSocket), queries, health and Prometheus metrics, and the
+//! embedded dashboard. [`router`] builds the axum app for a [`AppState`]; [`serve`]
+//! runs it on a listener with header timeouts and graceful shutdown.
+//!
+//! # Layout
+//! - [`config`]: the TOML/env/flag configuration; [`state`]: shared state and the cache.
+//! - [`ingest`], [`query_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
+//! - [`error`]: `ApiError`, the one place mapping errors to HTTP status.
+
+pub mod assets;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod params;
+pub mod query_api;
+pub mod state;
+pub mod stream;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower::{BoxError, ServiceBuilder};
+
+pub use config::{Cli, Config};
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Builds the application for `state`.
+pub fn router(state: AppState) -> Router {
+    let timeouts = state.timeouts;
+    let max_concurrent = state.config.http.max_concurrent_requests;
+    // Request/response routes get a whole-request timeout; live streams do not.
+    let bounded = Router::new()
+        .route("/api/events", post(ingest::post_events))
+        .route("/api/events/batch", post(ingest::post_batch))
+        .route("/api/metrics/query", get(query_api::get_query).post(query_api::post_query))
+        .route("/metrics", get(health::metrics_text))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeouts.request,
+        ));
+    let streaming =
+        Router::new().route("/api/metrics/stream", get(stream::sse)).route("/api/ws", get(ws::upgrade));
+    Router::new()
+        .merge(bounded)
+        .merge(streaming)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(assets::dashboard)
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(max_concurrent),
+        )
+        .with_state(state)
+}
+
+async fn overloaded(error: BoxError) -> axum::response::Response {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        metrics::counter!("monitor_http_overload_total").increment(1);
+        return ApiError::Unavailable {
+            message: "server is overloaded; retry shortly".into(),
+            retry_after: 1,
+        }
+        .into_response();
+    }
+    ApiError::Internal(error.to_string()).into_response()
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight
+/// requests finish for up to `drain` before returning.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+    drain: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = watched.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+    }
+}
+
+/// A server running in this process (tests, embedding): its address and state.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its shared state.
+    pub state: AppState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a server for `config` on `config.listen` (port 0 picks a free port).
+    pub async fn start(config: Config) -> Result<Running, state::StartError> {
+        let state = AppState::start(config).await?;
+        Running::with_state(state).await
+    }
+
+    /// Starts a server for an existing state.
+    pub async fn with_state(state: AppState) -> Result<Running, state::StartError> {
+        let addr = state.config.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| state::StartError::Other(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| state::StartError::Other(e.to_string()))?;
+        let app = router(state.clone());
+        let shutdown = state.shutdown.clone();
+        let (header, drain) = (state.timeouts.header, state.timeouts.shutdown);
+        let task = tokio::spawn(serve(listener, app, header, shutdown, drain));
+        Ok(Running { addr, state, task })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:43121`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Graceful shutdown: stop accepting, finish requests, drain the collector.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        let _ = self.task.await;
+        self.state.shutdown().await;
+    }
+}
