@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML/env/flag configuration; [`state`]: shared state and the cache.
-//! - [`ingest`], [`query_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
+//! - [`ingest`], [`otlp`], [`query_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
 //! - [`error`]: `ApiError`, the one place mapping errors to HTTP status.
 
 pub mod assets;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod otlp;
 pub mod params;
 pub mod query_api;
 pub mod state;
@@ -50,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/batch", post(ingest::post_batch))
         .route("/api/metrics/query", get(query_api::get_query).post(query_api::post_query))
         .route("/metrics", get(health::metrics_text))
+        .route("/v1/metrics", post(otlp::post_metrics))
+        .route("/v1/logs", post(otlp::post_logs))
+        .route("/v1/traces", post(otlp::post_traces))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeouts.request,
