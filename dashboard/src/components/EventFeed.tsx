@@ -1,0 +1,145 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { queryRaw } from '../api/client';
+import type { MetricEvent } from '../api/types';
+import { describePayload, formatClock } from '../lib/format';
+import { matchesFilters, mergeNewest, type FeedFilters } from '../lib/filter';
+import { useAuth } from '../lib/hooks';
+import { useLive } from '../lib/live';
+import { TypeBadge } from './Badges';
+
+export interface EventFeedProps {
+  /** Rows kept and shown. */
+  cap?: number;
+  compact?: boolean;
+  initialFilters?: FeedFilters;
+}
+
+/** Newest-first events: the latest stored ones, then live ones as they arrive. Pausing
+ * freezes the list and counts what arrived meanwhile; resuming shows it. */
+export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: EventFeedProps) {
+  const [filters, setFilters] = useState<FeedFilters>(initialFilters);
+  const [events, setEvents] = useState<MetricEvent[]>([]);
+  const [paused, setPaused] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const buffer = useRef<MetricEvent[]>([]);
+  const [buffered, setBuffered] = useState(0);
+  const pausedRef = useRef(paused);
+  pausedRef.current = paused;
+  const auth = useAuth();
+
+  useEffect(() => {
+    const abort = new AbortController();
+    queryRaw({ limit: cap }, abort.signal).then(
+      (a) => {
+        setError(null);
+        // Live events may have arrived while this was in flight: keep them on top.
+        setEvents((cur) => mergeNewest(a.data, [...cur].reverse(), cap));
+      },
+      (e: unknown) => {
+        if (!abort.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
+    return () => abort.abort();
+  }, [cap, auth.version]);
+
+  useLive((m) => {
+    if (m.kind !== 'event') return;
+    if (pausedRef.current) {
+      buffer.current.push(m.event);
+      setBuffered(buffer.current.length);
+    } else {
+      setEvents((cur) => mergeNewest(cur, [m.event], cap));
+    }
+  });
+
+  const resume = () => {
+    setEvents((cur) => mergeNewest(cur, buffer.current, cap));
+    buffer.current = [];
+    setBuffered(0);
+    setPaused(false);
+  };
+
+  const shown = useMemo(() => events.filter((e) => matchesFilters(e, filters)), [events, filters]);
+  const set = (k: keyof FeedFilters) => (ev: { target: { value: string } }) =>
+    setFilters((f) => ({ ...f, [k]: ev.target.value || undefined }));
+
+  return (
+    <section className={`card feed ${compact ? 'compact' : ''}`} data-testid="event-feed">
+      <header className="panel-head">
+        <h2>Live events</h2>
+        <div className="controls">
+          {!compact ? (
+            <>
+              <select aria-label="type" value={filters.type ?? ''} onChange={set('type')}>
+                <option value="">all types</option>
+                <option>performance</option>
+                <option>error</option>
+                <option>coordination</option>
+                <option>quality</option>
+              </select>
+              <select aria-label="source" value={filters.source ?? ''} onChange={set('source')}>
+                <option value="">all sources</option>
+                <option>claude-cli</option>
+                <option>dual-agent</option>
+                <option>system</option>
+              </select>
+              <select aria-label="agent type" value={filters.agentType ?? ''} onChange={set('agentType')}>
+                <option value="">all agents</option>
+                <option>manager</option>
+                <option>worker</option>
+              </select>
+              <input aria-label="project" placeholder="project" value={filters.projectId ?? ''} onChange={set('projectId')} />
+              <input aria-label="session" placeholder="session" value={filters.sessionId ?? ''} onChange={set('sessionId')} />
+              <input aria-label="search" placeholder="search…" value={filters.text ?? ''} onChange={set('text')} />
+            </>
+          ) : null}
+          {paused ? (
+            <button type="button" data-testid="feed-resume" onClick={resume}>
+              ▶ resume{buffered ? ` (${buffered} new)` : ''}
+            </button>
+          ) : (
+            <button type="button" data-testid="feed-pause" onClick={() => setPaused(true)}>
+              ❚❚ pause
+            </button>
+          )}
+        </div>
+      </header>
+      {error ? <p className="error">Could not load events: {error}</p> : null}
+      <div className="feed-scroll">
+        <table className="feed-table">
+          <thead>
+            <tr>
+              <th>time</th>
+              <th>type</th>
+              {!compact ? <th>source</th> : null}
+              <th>project</th>
+              <th>session</th>
+              <th>agent</th>
+              <th>detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((e) => (
+              <tr key={e.id} data-testid="feed-row" data-event-id={e.id} className={isFailure(e) ? 'row-error' : undefined}>
+                <td className="mono">{formatClock(e.timestamp, true)}</td>
+                <td>
+                  <TypeBadge type={e.type} />
+                </td>
+                {!compact ? <td>{e.source}</td> : null}
+                <td>{e.projectId ?? ''}</td>
+                <td>{e.sessionId ? <a href={`#/sessions/${encodeURIComponent(e.sessionId)}`}>{e.sessionId}</a> : ''}</td>
+                <td>{e.agentType ?? ''}</td>
+                <td className="detail">{describePayload(e.type, e.payload)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {shown.length === 0 ? <p className="empty">No events{events.length ? ' match these filters' : ' yet'}.</p> : null}
+      </div>
+    </section>
+  );
+}
+
+function isFailure(e: MetricEvent): boolean {
+  return e.type === 'error' || e.payload?.success === false;
+}
