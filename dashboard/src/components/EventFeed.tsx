@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { queryRaw } from '../api/client';
 import type { MetricEvent } from '../api/types';
 import { describePayload, formatClock } from '../lib/format';
-import { matchesFilters, mergeNewest, type FeedFilters } from '../lib/filter';
+import { matchesFilters, mergeByTime, mergeNewest, type FeedFilters } from '../lib/filter';
 import { useAuth } from '../lib/hooks';
 import { useLive } from '../lib/live';
 import { TypeBadge } from './Badges';
@@ -26,6 +26,8 @@ export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: E
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
   const auth = useAuth();
+  // Bumped when the stream resyncs: what it missed is fetched from the store.
+  const [reload, setReload] = useState(0);
 
   useEffect(() => {
     const abort = new AbortController();
@@ -33,16 +35,17 @@ export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: E
       (a) => {
         setError(null);
         // Live events may have arrived while this was in flight: keep them on top.
-        setEvents((cur) => mergeNewest(a.data, [...cur].reverse(), cap));
+        setEvents((cur) => mergeByTime(a.data, cur, cap));
       },
       (e: unknown) => {
         if (!abort.signal.aborted) setError(e instanceof Error ? e.message : String(e));
       },
     );
     return () => abort.abort();
-  }, [cap, auth.version]);
+  }, [cap, auth.version, reload]);
 
   useLive((m) => {
+    if (m.kind === 'resync') setReload((n) => n + 1);
     if (m.kind !== 'event') return;
     if (pausedRef.current) {
       buffer.current.push(m.event);
@@ -53,8 +56,9 @@ export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: E
   });
 
   const resume = () => {
-    setEvents((cur) => mergeNewest(cur, buffer.current, cap));
+    const held = buffer.current;
     buffer.current = [];
+    setEvents((cur) => mergeNewest(cur, held, cap));
     setBuffered(0);
     setPaused(false);
   };

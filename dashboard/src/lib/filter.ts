@@ -42,3 +42,13 @@ export function mergeNewest(list: MetricEvent[], incoming: MetricEvent[], cap: n
   // incoming is oldest-first (arrival order); the list is newest-first.
   return [...fresh.reverse(), ...list].slice(0, cap);
 }
+
+/** The union of two event lists by id, newest first by timestamp, capped. */
+export function mergeByTime(a: MetricEvent[], b: MetricEvent[], cap: number): MetricEvent[] {
+  const byId = new Map<string, MetricEvent>();
+  for (const e of a) byId.set(e.id, e);
+  for (const e of b) if (!byId.has(e.id)) byId.set(e.id, e);
+  return [...byId.values()]
+    .sort((x, y) => Date.parse(y.timestamp) - Date.parse(x.timestamp) || (y.id < x.id ? -1 : y.id > x.id ? 1 : 0))
+    .slice(0, cap);
+}

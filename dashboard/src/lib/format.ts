@@ -14,8 +14,10 @@ export function formatNumber(value: number | null | undefined): string {
   return trim(value, abs >= 100 ? 0 : abs >= 10 ? 1 : 2);
 }
 
+/** toFixed without trailing fractional zeros: 1.50 → "1.5", 850 → "850". */
 function trim(value: number, digits: number): string {
-  return value.toFixed(digits).replace(/\.?0+$/, '') || '0';
+  const s = value.toFixed(digits);
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
 /** Milliseconds → "850 ms", "1.25 s", "2m 05s", "1h 02m". */

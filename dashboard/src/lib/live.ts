@@ -3,7 +3,12 @@ import { authHeaders, markAuthRequired } from '../api/auth';
 import type { Alert, MetricEvent } from '../api/types';
 import { LiveStream, type ConnectionState, type SseMessage } from './sse';
 
-export type LiveMessage = { kind: 'event'; event: MetricEvent } | { kind: 'alert'; alert: Alert };
+export type LiveMessage =
+  | { kind: 'event'; event: MetricEvent }
+  | { kind: 'alert'; alert: Alert }
+  /** The stream came back after a drop, or the server said we lagged: what the stream
+   * carried meanwhile may be missing, so views refetch. */
+  | { kind: 'resync' };
 
 type Listener = (m: LiveMessage) => void;
 
@@ -29,21 +34,26 @@ export class LiveHub {
       url: () => url,
       headers: authHeaders,
       onMessage: (m) => this.dispatch(m),
-      onState: (state, detail) => {
-        if (state === 'unauthorized') markAuthRequired();
-        this.snapshot = {
-          state,
-          detail: detail ?? '',
-          everOpen: this.snapshot.everOpen || state === 'open',
-          since: state === this.snapshot.state ? this.snapshot.since : Date.now(),
-        };
-        for (const l of [...this.stateListeners]) l();
-      },
+      onState: (state, detail) => this.handleState(state, detail),
     });
   }
 
   start(): void {
     this.stream.start();
+  }
+
+  /** The stream's state changes (public for the component tests). */
+  handleState(state: ConnectionState, detail?: string): void {
+    if (state === 'unauthorized') markAuthRequired();
+    const resync = state === 'open' && this.snapshot.everOpen;
+    this.snapshot = {
+      state,
+      detail: detail ?? '',
+      everOpen: this.snapshot.everOpen || state === 'open',
+      since: state === this.snapshot.state ? this.snapshot.since : Date.now(),
+    };
+    for (const l of [...this.stateListeners]) l();
+    if (resync) this.emit({ kind: 'resync' });
   }
 
   restart(): void {
@@ -88,8 +98,13 @@ export class LiveHub {
       msg = { kind: 'event', event: e };
     } else if (m.event === 'alert') {
       msg = { kind: 'alert', alert: data as Alert };
+    } else if (m.event === 'lagged') {
+      msg = { kind: 'resync' };
     }
-    if (!msg) return;
+    if (msg) this.emit(msg);
+  }
+
+  private emit(msg: LiveMessage): void {
     for (const l of [...this.listeners]) l(msg);
   }
 }
@@ -107,8 +122,9 @@ export function useLive(handler: (m: LiveMessage) => void): void {
   useEffect(() => hub.subscribe((m) => ref.current(m)), []);
 }
 
-/** Bumps a counter at most once per `ms` while live messages matching `accept` arrive:
- * views put it in their fetch dependencies to refresh on new data without a fetch per event. */
+/** Bumps a counter at most once per `ms` while live messages matching `accept` arrive
+ * (and on every resync): views put it in their fetch dependencies to refresh on new data
+ * without a fetch per event. */
 export function useLiveTick(ms: number, accept: (m: LiveMessage) => boolean = () => true): number {
   const [tick, setTick] = useState(0);
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -121,7 +137,7 @@ export function useLiveTick(ms: number, accept: (m: LiveMessage) => boolean = ()
     [],
   );
   useLive((m) => {
-    if (!acceptRef.current(m) || pending.current) return;
+    if ((m.kind !== 'resync' && !acceptRef.current(m)) || pending.current) return;
     pending.current = setTimeout(() => {
       pending.current = null;
       setTick((t) => t + 1);

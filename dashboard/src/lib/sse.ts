@@ -19,17 +19,22 @@ export class SseParser {
   private eventType = '';
   private data: string[] = [];
   private sawData = false;
+  private afterCR = false;
   /** The last event ID seen; it persists across messages, as the spec says. */
   lastEventId = '';
   /** The reconnection time the server asked for with `retry:`, if any. */
   retry: number | null = null;
 
   feed(chunk: string): SseMessage[] {
+    // A \r that ended the previous chunk already ended its line; a \n right after it
+    // is the second half of that \r\n, not another (blank) line.
+    if (this.afterCR && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
+    this.afterCR = false;
     this.buffer += chunk;
     const out: SseMessage[] = [];
     let start = 0;
     for (;;) {
-      // A line ends at \r\n, \n or \r; a trailing \r may be the first half of \r\n.
+      // A line ends at \r\n, \n or \r.
       let end = -1;
       let next = -1;
       for (let i = start; i < this.buffer.length; i++) {
@@ -40,9 +45,13 @@ export class SseParser {
           break;
         }
         if (c === 13) {
-          if (i + 1 === this.buffer.length) break;
           end = i;
-          next = this.buffer.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+          if (i + 1 === this.buffer.length) {
+            this.afterCR = true;
+            next = i + 1;
+          } else {
+            next = this.buffer.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+          }
           break;
         }
       }
@@ -57,6 +66,7 @@ export class SseParser {
   /** Forgets a half-received message (the connection it came on is gone). */
   reset(): void {
     this.buffer = '';
+    this.afterCR = false;
     this.eventType = '';
     this.data = [];
     this.sawData = false;
@@ -128,7 +138,16 @@ export interface LiveStreamOptions {
   random?: () => number;
 }
 
-/** A self-reconnecting SSE connection; resumes with `Last-Event-ID` after a drop. */
+/**
+ * A self-reconnecting SSE connection.
+ *
+ * After a drop it resumes with `Last-Event-ID` only on the first retry, which reaches
+ * the same server after a blip. Once a retry has failed the server was down and has
+ * likely restarted; its event ids then start again from 1, and an old id would make it
+ * hold back every event up to that number. So later retries start fresh, and the page
+ * refetches what it shows when it reconnects (the `onReconnect` of the hub), which
+ * covers the gap from the store.
+ */
 export class LiveStream {
   state: ConnectionState = 'connecting';
   attempt = 0;
@@ -189,10 +208,13 @@ export class LiveStream {
     this.idleTimer = null;
   }
 
-  private armIdle(gen: number, abort: AbortController): void {
+  private armIdle(gen: number, abort: AbortController, reader: ReadableStreamDefaultReader<Uint8Array>): void {
     if (this.idleTimer !== null) this.o.clearTimeout(this.idleTimer);
     this.idleTimer = this.o.setTimeout(() => {
-      if (gen === this.generation) abort.abort();
+      this.idleTimer = null;
+      if (gen !== this.generation) return;
+      abort.abort();
+      void reader.cancel().catch(() => {});
     }, this.o.idleTimeout);
   }
 
@@ -201,7 +223,7 @@ export class LiveStream {
     this.abort = abort;
     this.parser.reset();
     const headers: Record<string, string> = { Accept: 'text/event-stream', ...this.o.headers() };
-    if (this.parser.lastEventId) headers['Last-Event-ID'] = this.parser.lastEventId;
+    if (this.parser.lastEventId && this.attempt <= 1) headers['Last-Event-ID'] = this.parser.lastEventId;
     let detail = '';
     try {
       const res = await this.o.fetch(this.o.url(), { headers, signal: abort.signal, cache: 'no-store' });
@@ -212,15 +234,15 @@ export class LiveStream {
       }
       if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
       this.attempt = 0;
-      this.setState('open');
-      this.armIdle(gen, abort);
       const reader = res.body.getReader();
+      this.setState('open');
+      this.armIdle(gen, abort, reader);
       const decoder = new TextDecoder();
       for (;;) {
         const { value, done } = await reader.read();
         if (gen !== this.generation) return;
         if (done) break;
-        this.armIdle(gen, abort);
+        this.armIdle(gen, abort, reader);
         for (const m of this.parser.feed(decoder.decode(value, { stream: true }))) this.o.onMessage(m);
       }
       detail = 'stream ended';
@@ -233,6 +255,8 @@ export class LiveStream {
   }
 
   private scheduleReconnect(gen: number, detail: string): void {
+    if (this.idleTimer !== null) this.o.clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     this.setState('reconnecting', detail);
     const delay = backoffDelay(this.attempt, this.parser.retry ?? this.o.maxDelay, this.o.random);
     this.attempt += 1;

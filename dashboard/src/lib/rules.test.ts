@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { AlertRule } from '../api/types';
+import { describeCondition, emptyForm, errorKey, formFromRule, ruleFromForm, type RuleForm } from './rules';
+
+const form = (over: Partial<RuleForm>): RuleForm => ({ ...emptyForm(), name: 'slow bash', threshold: '1000', ...over });
+
+describe('ruleFromForm', () => {
+  it('builds the DESIGN.md rule JSON for a threshold rule', () => {
+    const { rule, errors } = ruleFromForm(form({ filters: 'type=performance, operation=tool:Bash', groupBy: 'sessionId' }));
+    expect(errors).toEqual({});
+    expect(rule).toEqual({
+      name: 'slow bash',
+      condition: {
+        kind: 'threshold',
+        field: 'duration',
+        op: 'gt',
+        for: '0s',
+        filters: { type: 'performance', operation: 'tool:Bash' },
+        groupBy: ['sessionId'],
+      },
+      threshold: 1000,
+      severity: 'medium',
+      channels: [{ type: 'dashboard', config: {}, enabled: true }],
+      cooldown: 60,
+    });
+  });
+
+  it('includes aggregate and window only for kinds that use them', () => {
+    const w = ruleFromForm(form({ kind: 'window', aggregate: 'p95', window: '5m' })).rule!;
+    expect(w.condition).toMatchObject({ kind: 'window', aggregate: 'p95', window: '5m', field: 'duration', op: 'gt' });
+    const a = ruleFromForm(form({ kind: 'absence', window: '10m', threshold: '', filters: '' })).rule!;
+    expect(a.condition).toEqual({ kind: 'absence', window: '10m', for: '0s' });
+    expect(a.threshold).toBe(0);
+  });
+
+  it('names the field at fault, keyed like the server', () => {
+    const { rule, errors } = ruleFromForm(
+      form({
+        name: ' ',
+        threshold: 'abc',
+        kind: 'window',
+        window: '5 minutes',
+        for: 'soon',
+        filters: 'type',
+        groupBy: 'colour',
+        cooldown: '-1',
+        dashboard: false,
+      }),
+    );
+    expect(rule).toBeNull();
+    expect(errors).toEqual({
+      name: 'name is required',
+      threshold: 'threshold must be a number',
+      'condition.window': 'window must be a duration such as 30s, 5m or 1h',
+      'condition.for': 'for must be a duration such as 0s or 2m',
+      'condition.filters': 'filter "type" is not key=value',
+      'condition.groupBy': 'cannot group by "colour"',
+      cooldown: 'cooldown is whole seconds, 0 or more',
+      channels: 'choose at least one channel',
+    });
+  });
+
+  it('checks the error-ratio range, filter names and channel addresses', () => {
+    expect(ruleFromForm(form({ kind: 'errorRatio', threshold: '5' })).errors.threshold).toMatch(/between 0 and 1/);
+    expect(ruleFromForm(form({ filters: 'colour=red' })).errors['condition.filters']).toMatch(/unknown filter "colour"/);
+    expect(ruleFromForm(form({ filters: 'tag.host=h1' })).errors).toEqual({});
+    expect(ruleFromForm(form({ webhookUrl: 'ftp://x' })).errors.channels).toMatch(/webhook URL/);
+    expect(ruleFromForm(form({ emailTo: 'ops@example.com, nope' })).errors.channels).toMatch(/e-mail/);
+    expect(ruleFromForm(form({ field: '' })).errors['condition.field']).toMatch(/required/);
+  });
+
+  it('builds webhook, Slack and e-mail channels', () => {
+    const r = ruleFromForm(
+      form({ dashboard: false, webhookUrl: 'http://127.0.0.1:9/hook', slackUrl: 'https://hooks.slack.com/x', emailTo: 'a@b.c, d@e.f' }),
+    ).rule!;
+    expect(r.channels).toEqual([
+      { type: 'webhook', config: { url: 'http://127.0.0.1:9/hook' }, enabled: true },
+      { type: 'slack', config: { webhookUrl: 'https://hooks.slack.com/x' }, enabled: true },
+      { type: 'email', config: { to: ['a@b.c', 'd@e.f'] }, enabled: true },
+    ]);
+  });
+});
+
+describe('formFromRule', () => {
+  it('round-trips a rule, keeping fields the form does not edit', () => {
+    const rule: AlertRule = {
+      id: 'r1',
+      name: 'p95 high',
+      condition: { kind: 'window', field: 'duration', op: 'gte', aggregate: 'p95', window: '5m', for: '1m', filters: { type: 'performance' }, groupBy: ['operation'] },
+      threshold: 2000,
+      severity: 'high',
+      channels: [
+        { type: 'dashboard', config: {}, enabled: true },
+        { type: 'webhook', config: { url: 'https://example.com/h' }, enabled: true },
+      ],
+      cooldown: 300,
+      labels: { team: 'agents' },
+    };
+    const back = ruleFromForm(formFromRule(rule));
+    expect(back.errors).toEqual({});
+    expect(back.rule).toEqual(rule);
+  });
+});
+
+describe('describeCondition', () => {
+  it('reads like the rule', () => {
+    const base = { name: 'x', threshold: 1000, severity: 'low' as const, channels: [], cooldown: 0 };
+    expect(describeCondition({ ...base, condition: { kind: 'threshold', field: 'duration', op: 'gt', filters: { operation: 'tool:Bash' } } })).toBe(
+      'duration > 1000 where operation=tool:Bash',
+    );
+    expect(describeCondition({ ...base, condition: { kind: 'window', field: 'duration', op: 'gte', aggregate: 'p95', window: '5m', for: '2m', groupBy: ['sessionId'] } })).toBe(
+      'p95(duration) ≥ 1000 over 5m by sessionId for 2m',
+    );
+    expect(describeCondition({ ...base, threshold: 0.1, condition: { kind: 'errorRatio', op: 'gt', window: '10m' } })).toBe('error ratio > 0.1 over 10m');
+    expect(describeCondition({ ...base, condition: { kind: 'absence', window: '15m' } })).toBe('no data for 15m');
+  });
+});
+
+describe('errorKey', () => {
+  it('maps server field paths to form inputs', () => {
+    expect(errorKey('name')).toBe('name');
+    expect(errorKey('condition.window')).toBe('condition.window');
+    expect(errorKey('window')).toBe('condition.window');
+    expect(errorKey('condition.filters.colour')).toBe('condition.filters');
+    expect(errorKey('channels[0].config.url')).toBe('channels');
+    expect(errorKey('threshold')).toBe('threshold');
+    expect(errorKey('mystery')).toBe('form');
+    expect(errorKey(null)).toBe('form');
+  });
+});
