@@ -1,0 +1,141 @@
+//! The in-memory copy of recent rollup cells and the rollup key dictionary.
+//!
+//! The rollup tables are the durable copy. Cells whose bucket starts at or after the
+//! level's `floor` are also held here, all of them: for those buckets this index is
+//! complete, so queries read it without SQL and writes merge into it without reading
+//! the tables back. The floor only moves forward (`rollup_memory` behind the wall
+//! clock), dropping older cells from memory; they stay in the tables.
+
+use std::collections::{BTreeMap, HashMap};
+
+use monitor_core::query::{Aggregation, Filter};
+use monitor_core::rollup::{LEVELS, RollupCell, RollupKey};
+use monitor_core::time::Timestamp;
+
+/// Index of a rollup level in [`LEVELS`] (5m, 1h, 1d).
+pub(crate) fn level_slot(level: Aggregation) -> Option<usize> {
+    LEVELS.iter().position(|l| *l == level)
+}
+
+/// The bucket width of a level slot.
+pub(crate) fn slot_step(slot: usize) -> i64 {
+    LEVELS.get(slot).and_then(|l| l.step_micros()).unwrap_or(1)
+}
+
+/// Rollup table of a level slot.
+pub(crate) const TABLES: [&str; 3] = ["rollup_5m", "rollup_1h", "rollup_1d"];
+
+/// Recent rollup cells by level, bucket and key id, plus the key dictionary.
+#[derive(Debug)]
+pub(crate) struct CellIndex {
+    /// Key id → key (ids are dense, from 0).
+    keys: Vec<RollupKey>,
+    /// Key → key id.
+    ids: HashMap<RollupKey, u32>,
+    levels: [BTreeMap<Timestamp, HashMap<u32, RollupCell>>; 3],
+    /// Per level: every cell with a bucket at or after this is held.
+    floor: [Timestamp; 3],
+}
+
+impl CellIndex {
+    /// An index holding the given keys and nothing at or after `floor`.
+    pub(crate) fn new(keys: Vec<RollupKey>, floor: [Timestamp; 3]) -> Self {
+        let ids =
+            keys.iter().enumerate().filter_map(|(i, k)| Some((k.clone(), u32::try_from(i).ok()?))).collect();
+        CellIndex { keys, ids, levels: Default::default(), floor }
+    }
+
+    /// The id of a key, if it has one.
+    pub(crate) fn key_id(&self, key: &RollupKey) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
+    /// The key of an id.
+    pub(crate) fn key(&self, id: u32) -> Option<&RollupKey> {
+        self.keys.get(usize::try_from(id).ok()?)
+    }
+
+    /// How many keys are known (the next id).
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Registers a key under the next id (committed keys only).
+    pub(crate) fn push_key(&mut self, key: RollupKey) {
+        if let Ok(id) = u32::try_from(self.keys.len()) {
+            self.ids.insert(key.clone(), id);
+            self.keys.push(key);
+        }
+    }
+
+    /// Which key ids pass the filters (by id).
+    pub(crate) fn matching_keys(&self, filters: &[Filter]) -> Vec<bool> {
+        self.keys.iter().map(|k| k.matches(filters)).collect()
+    }
+
+    /// The floor of a level slot.
+    pub(crate) fn floor(&self, slot: usize) -> Timestamp {
+        self.floor[slot]
+    }
+
+    /// A held cell.
+    pub(crate) fn cell(&self, slot: usize, bucket: Timestamp, key: u32) -> Option<&RollupCell> {
+        self.levels[slot].get(&bucket)?.get(&key)
+    }
+
+    /// Stores a cell (replacing any held one); ignored below the floor.
+    pub(crate) fn put(&mut self, slot: usize, bucket: Timestamp, key: u32, cell: RollupCell) {
+        if bucket >= self.floor[slot] {
+            self.levels[slot].entry(bucket).or_default().insert(key, cell);
+        }
+    }
+
+    /// Visits held cells of a slot with buckets in `[start, end)` whose key passes `matching`.
+    pub(crate) fn scan(
+        &self,
+        slot: usize,
+        start: Timestamp,
+        end: Timestamp,
+        matching: &[bool],
+        mut visit: impl FnMut(Timestamp, &RollupKey, &RollupCell),
+    ) {
+        if start >= end {
+            return;
+        }
+        for (bucket, cells) in self.levels[slot].range(start..end) {
+            for (id, cell) in cells {
+                let Ok(index) = usize::try_from(*id) else { continue };
+                if matching.get(index).copied().unwrap_or(false)
+                    && let Some(key) = self.keys.get(index)
+                {
+                    visit(*bucket, key, cell);
+                }
+            }
+        }
+    }
+
+    /// Raises the floor of a slot to `floor` (never lowers it), dropping cells below.
+    pub(crate) fn raise_floor(&mut self, slot: usize, floor: Timestamp) {
+        if floor > self.floor[slot] {
+            self.floor[slot] = floor;
+            self.drop_before(slot, floor);
+        }
+    }
+
+    /// Drops held cells of a slot with buckets before `cutoff`; returns how many.
+    pub(crate) fn drop_before(&mut self, slot: usize, cutoff: Timestamp) -> u64 {
+        let starts_before = self.levels[slot].keys().next().is_some_and(|first| *first < cutoff);
+        if !starts_before {
+            return 0;
+        }
+        let kept = self.levels[slot].split_off(&cutoff);
+        let dropped = std::mem::replace(&mut self.levels[slot], kept);
+        dropped.values().map(|cells| cells.len() as u64).sum()
+    }
+
+    /// Cells held per level slot.
+    pub(crate) fn cells(&self) -> [usize; 3] {
+        let count = |slot: usize| self.levels[slot].values().map(HashMap::len).sum();
+        [count(0), count(1), count(2)]
+    }
+}

@@ -1,0 +1,280 @@
+//! Rows ⇄ values: event rows, rollup cell rows, and the multi-row statement texts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use monitor_core::event::{Event, Payload, ROLLUP_FIELDS};
+use monitor_core::rollup::{FieldStats, RollupCell, RollupKey};
+use monitor_core::sketch::Sketch;
+use monitor_core::time::Timestamp;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, Row};
+
+use crate::error::{Error, Result};
+
+/// Column of each of [`ROLLUP_FIELDS`], by index, in `events` and as a rollup prefix.
+pub(crate) const FIELD_COLUMNS: [&str; ROLLUP_FIELDS.len()] =
+    ["duration", "memory_usage", "cpu_usage", "success", "coordination_score", "latency_ms", "score"];
+
+/// Columns written for each event, in order.
+pub(crate) const EVENT_COLUMNS: &str = "id, ts, ingested_at, source, type, project_id, session_id, agent_type, \
+     operation, duration, memory_usage, cpu_usage, success, coordination_score, latency_ms, score, body";
+const EVENT_PARAMS: usize = 17;
+
+/// Columns read to rebuild an event, in order (see [`decode_event`]).
+pub(crate) const EVENT_READ_COLUMNS: &str =
+    "body, duration, memory_usage, cpu_usage, coordination_score, latency_ms, score";
+
+/// Parameters per rollup row: bucket, key id, count, then five per field.
+const CELL_PARAMS: usize = 3 + 5 * ROLLUP_FIELDS.len();
+
+/// Most rows per multi-row statement (SQLite allows 32,766 parameters).
+pub(crate) const MAX_EVENT_ROWS: usize = 512;
+/// Most rollup rows per multi-row statement.
+pub(crate) const MAX_CELL_ROWS: usize = 256;
+
+fn bind_err(e: sqlx::error::BoxDynError) -> Error {
+    Error::sqlx("binding a parameter", sqlx::Error::Encode(e))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Appends one event's parameters (see [`EVENT_COLUMNS`]).
+pub(crate) fn push_event(args: &mut SqliteArguments, event: &Event) -> Result<()> {
+    args.add(event.id.as_str()).map_err(bind_err)?;
+    args.add(event.timestamp.as_micros()).map_err(bind_err)?;
+    args.add(event.ingested_at.as_micros()).map_err(bind_err)?;
+    args.add(event.source.as_str()).map_err(bind_err)?;
+    args.add(event.event_type().as_str()).map_err(bind_err)?;
+    args.add(event.project_id.as_deref()).map_err(bind_err)?;
+    args.add(event.session_id.as_deref()).map_err(bind_err)?;
+    args.add(event.agent_type.map(|a| a.as_str())).map_err(bind_err)?;
+    args.add(event.operation()).map_err(bind_err)?;
+    for index in 0..ROLLUP_FIELDS.len() {
+        args.add(event.payload.rollup_value(index)).map_err(bind_err)?;
+    }
+    args.add(event.to_json()).map_err(bind_err)?;
+    Ok(())
+}
+
+/// Rebuilds an event from [`EVENT_READ_COLUMNS`] starting at column `first`.
+///
+/// The body is the wire JSON; the known numeric fields are taken from their REAL
+/// columns, which hold the exact `f64` (JSON float parsing is not always bit-exact).
+pub(crate) fn decode_event(row: &SqliteRow, first: usize) -> Result<Event> {
+    let body: &str = row.try_get(first).map_err(|e| Error::sqlx("reading an event", e))?;
+    let mut event: Event = serde_json::from_str(body)
+        .map_err(|e| Error::Corrupt(format!("stored event does not parse: {e}")))?;
+    let column = |i: usize| -> Result<Option<f64>> {
+        row.try_get::<Option<f64>, _>(first + 1 + i).map_err(|e| Error::sqlx("reading an event", e))
+    };
+    match &mut event.payload {
+        Payload::Performance(p) => {
+            if let Some(v) = column(0)? {
+                p.duration = v;
+            }
+            if let Some(v) = column(1)? {
+                p.memory_usage = Some(v);
+            }
+            if let Some(v) = column(2)? {
+                p.cpu_usage = Some(v);
+            }
+        }
+        Payload::Coordination(p) => {
+            if let Some(v) = column(3)? {
+                p.coordination_score = Some(v);
+            }
+            if let Some(v) = column(4)? {
+                p.latency_ms = Some(v);
+            }
+        }
+        Payload::Quality(p) => {
+            if let Some(v) = column(5)? {
+                p.score = v;
+            }
+        }
+        Payload::Error(_) => {}
+    }
+    Ok(event)
+}
+
+/// Columns of a rollup row after bucket and key id: count, then five per field.
+pub(crate) fn cell_columns() -> String {
+    let mut out = String::from("count");
+    for f in FIELD_COLUMNS {
+        out.push_str(&format!(", {f}_count, {f}_sum, {f}_min, {f}_max, {f}_sketch"));
+    }
+    out
+}
+
+/// Appends one rollup row's parameters.
+pub(crate) fn push_cell(
+    args: &mut SqliteArguments,
+    bucket: Timestamp,
+    key: u32,
+    cell: &RollupCell,
+) -> Result<()> {
+    args.add(bucket.as_micros()).map_err(bind_err)?;
+    args.add(i64::from(key)).map_err(bind_err)?;
+    args.add(to_i64(cell.count)).map_err(bind_err)?;
+    for slot in &cell.fields {
+        match slot {
+            Some(stats) => {
+                args.add(to_i64(stats.count)).map_err(bind_err)?;
+                args.add(stats.sum).map_err(bind_err)?;
+                args.add(stats.min).map_err(bind_err)?;
+                args.add(stats.max).map_err(bind_err)?;
+                args.add(stats.sketch.encode()).map_err(bind_err)?;
+            }
+            None => {
+                for _ in 0..4 {
+                    args.add(None::<f64>).map_err(bind_err)?;
+                }
+                args.add(None::<Vec<u8>>).map_err(bind_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_u64(row: &SqliteRow, index: usize) -> Result<u64> {
+    let v: i64 = row.try_get(index).map_err(|e| Error::sqlx("reading a rollup row", e))?;
+    u64::try_from(v).map_err(|_| Error::Corrupt(format!("negative rollup count {v}")))
+}
+
+/// Reads one field's statistics from five columns starting at `first`; `None` when NULL.
+pub(crate) fn decode_stats(row: &SqliteRow, first: usize) -> Result<Option<FieldStats>> {
+    let count: Option<i64> = row.try_get(first).map_err(|e| Error::sqlx("reading a rollup row", e))?;
+    let Some(count) = count else { return Ok(None) };
+    let get = |i: usize| -> Result<f64> {
+        row.try_get::<f64, _>(first + i).map_err(|e| Error::sqlx("reading a rollup row", e))
+    };
+    let blob: &[u8] = row.try_get(first + 4).map_err(|e| Error::sqlx("reading a rollup row", e))?;
+    let sketch =
+        Sketch::decode(blob).ok_or_else(|| Error::Corrupt("rollup sketch does not decode".into()))?;
+    Ok(Some(FieldStats {
+        count: u64::try_from(count).map_err(|_| Error::Corrupt(format!("negative rollup count {count}")))?,
+        sum: get(1)?,
+        min: get(2)?,
+        max: get(3)?,
+        sketch,
+    }))
+}
+
+/// Reads a whole cell: count at column `first`, then the fields (see [`cell_columns`]).
+pub(crate) fn decode_cell(row: &SqliteRow, first: usize) -> Result<RollupCell> {
+    let mut cell = RollupCell { count: read_u64(row, first)?, ..RollupCell::default() };
+    for (index, slot) in cell.fields.iter_mut().enumerate() {
+        *slot = decode_stats(row, first + 1 + 5 * index)?.map(Box::new);
+    }
+    Ok(cell)
+}
+
+/// Reads a rollup key from five columns (source, type, project, agent type, operation).
+pub(crate) fn decode_key(row: &SqliteRow, first: usize) -> Result<RollupKey> {
+    let text = |i: usize| -> Result<Option<String>> {
+        row.try_get::<Option<String>, _>(first + i).map_err(|e| Error::sqlx("reading a rollup key", e))
+    };
+    let corrupt =
+        |what: &str, value: &str| Error::Corrupt(format!("rollup key has unknown {what} `{value}`"));
+    let source = text(0)?.unwrap_or_default();
+    let event_type = text(1)?.unwrap_or_default();
+    Ok(RollupKey {
+        source: source.parse().map_err(|_| corrupt("source", &source))?,
+        event_type: event_type.parse().map_err(|_| corrupt("type", &event_type))?,
+        project_id: text(2)?,
+        agent_type: match text(3)? {
+            Some(a) => Some(a.parse().map_err(|_| corrupt("agent type", &a))?),
+            None => None,
+        },
+        operation: text(4)?,
+    })
+}
+
+/// Appends one rollup key's parameters (key id, then the five dimensions).
+pub(crate) fn push_key(args: &mut SqliteArguments, id: u32, key: &RollupKey) -> Result<()> {
+    args.add(i64::from(id)).map_err(bind_err)?;
+    args.add(key.source.as_str()).map_err(bind_err)?;
+    args.add(key.event_type.as_str()).map_err(bind_err)?;
+    args.add(key.project_id.as_deref()).map_err(bind_err)?;
+    args.add(key.agent_type.map(|a| a.as_str())).map_err(bind_err)?;
+    args.add(key.operation.as_deref()).map_err(bind_err)?;
+    Ok(())
+}
+
+/// Splits `n` rows into statement sizes: full chunks of `max`, then powers of two, so
+/// that only a handful of distinct statements are ever prepared.
+pub(crate) fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    while n > 0 {
+        let take = if n >= max { max } else { 1 << (usize::BITS - 1 - n.leading_zeros()) };
+        out.push(take);
+        n -= take;
+    }
+    out
+}
+
+/// Which multi-row statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Statement {
+    /// Insert events.
+    Events,
+    /// Upsert rollup rows of a level slot.
+    Cells(usize),
+    /// Insert rollup keys.
+    Keys,
+}
+
+/// Multi-row statement texts, built once per (statement, rows).
+#[derive(Default)]
+pub(crate) struct StatementTexts {
+    texts: HashMap<(Statement, usize), Arc<str>>,
+}
+
+impl StatementTexts {
+    /// The text of `statement` with `rows` rows of values.
+    pub(crate) fn get(&mut self, statement: Statement, rows: usize) -> Arc<str> {
+        self.texts
+            .entry((statement, rows))
+            .or_insert_with(|| {
+                let (head, params) = match statement {
+                    Statement::Events => (format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES "), EVENT_PARAMS),
+                    Statement::Cells(slot) => (
+                        format!(
+                            "INSERT OR REPLACE INTO {} (bucket, key_id, {}) VALUES ",
+                            crate::cells::TABLES[slot],
+                            cell_columns()
+                        ),
+                        CELL_PARAMS,
+                    ),
+                    Statement::Keys => (
+                        "INSERT INTO rollup_keys (key_id, source, type, project_id, agent_type, operation) VALUES "
+                            .to_owned(),
+                        6,
+                    ),
+                };
+                let row = format!("({})", vec!["?"; params].join(","));
+                let mut sql = head;
+                sql.push_str(&vec![row; rows].join(","));
+                Arc::from(sql)
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_cover_exactly() {
+        assert_eq!(chunk_sizes(0, 512), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1, 512), vec![1]);
+        assert_eq!(chunk_sizes(1300, 512), vec![512, 512, 256, 16, 4]);
+        for n in 0..3000 {
+            assert_eq!(chunk_sizes(n, 512).iter().sum::<usize>(), n);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong opening or using a [`SqliteStore`](crate::SqliteStore).
+///
+/// Store methods return [`monitor_core::Error`]; this converts into it with the right
+/// `retryable` flag (see [`Error::is_retryable`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid; the message names the setting.
+    #[error("invalid sqlite store configuration: {0}")]
+    Config(String),
+    /// The data directory or the database file could not be created or opened.
+    #[error("cannot open sqlite store {}: {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file exists but is not a SQLite database, or SQLite found it corrupt.
+    #[error("{} is not a usable SQLite database (not SQLite, or corrupt): {source}", path.display())]
+    NotADatabase {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's own error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The file is a SQLite database that belongs to another application.
+    #[error(
+        "{} is a SQLite database of another application (application_id {found:#x}, tables {tables}); refusing to use it",
+        path.display()
+    )]
+    ForeignDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// The `application_id` found in the file header.
+        found: i64,
+        /// Some of the tables found, for the message.
+        tables: String,
+    },
+    /// Applying the schema migrations failed (for example a file written by a newer version).
+    #[error("cannot migrate sqlite store {}: {source}", path.display())]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// The migrator's error.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("sqlite {context}: {source}")]
+    Sqlx {
+        /// What the store was doing.
+        context: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Wraps a statement error with what the store was doing.
+    pub(crate) fn sqlx(context: &'static str, source: sqlx::Error) -> Self {
+        Error::Sqlx { context, source }
+    }
+
+    /// Whether the same call may succeed later: a busy or locked database, an I/O error,
+    /// a full disk or a lost worker may; a constraint violation, corruption or bad
+    /// configuration never will.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Sqlx { source, .. } => is_retryable_sqlx(source),
+            Error::Open { .. }
+            | Error::Config(_)
+            | Error::NotADatabase { .. }
+            | Error::ForeignDatabase { .. }
+            | Error::Migrate { .. }
+            | Error::Corrupt(_) => false,
+        }
+    }
+}
+
+/// SQLite primary result codes that may clear up by themselves.
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_NOMEM: i32 = 7;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
+const SQLITE_PROTOCOL: i32 = 15;
+
+/// The SQLite primary result code of a database error (the low byte of the extended code).
+pub(crate) fn primary_code(error: &sqlx::Error) -> Option<i32> {
+    match error {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff),
+        _ => None,
+    }
+}
+
+/// Whether a sqlx error is transient (see [`Error::is_retryable`]).
+pub(crate) fn is_retryable_sqlx(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(_) => matches!(
+            primary_code(error),
+            Some(
+                SQLITE_BUSY
+                    | SQLITE_LOCKED
+                    | SQLITE_NOMEM
+                    | SQLITE_IOERR
+                    | SQLITE_FULL
+                    | SQLITE_CANTOPEN
+                    | SQLITE_PROTOCOL
+            )
+        ),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+impl From<Error> for monitor_core::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Config(message) => monitor_core::Error::Config(message),
+            Error::Corrupt(message) => monitor_core::Error::Corrupt(message),
+            other => {
+                let retryable = other.is_retryable();
+                monitor_core::Error::store_from(other.to_string(), retryable, other)
+            }
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,852 @@
+//! [`SqliteStore`]: opening, the write path, queries, retention, records and state.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use monitor_core::event::{AgentType, Event, EventType, Source, rollup_field_index};
+use monitor_core::query::{
+    Aggregation, Aggregator, DataSource, Dimension, Filter, FilterOp, Query, QueryData, QueryMetadata,
+    QueryResult, matches_all,
+};
+use monitor_core::rollup::{LEVELS, RollupCell, RollupKey};
+use monitor_core::store::{EventRef, Record, RecordQuery, RetentionReport, Store, StoreInfo, WriteSummary};
+use monitor_core::time::Timestamp;
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Arguments, AssertSqlSafe, Connection, Row};
+
+use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
+use crate::codec::{
+    EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, MAX_EVENT_ROWS, Statement, StatementTexts,
+    cell_columns, chunk_sizes, decode_cell, decode_event, decode_key, decode_stats, push_cell, push_event,
+    push_key,
+};
+use crate::config::{SqliteConfig, Synchronous};
+use crate::error::{Error, Result, primary_code};
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// `PRAGMA application_id` of agent-monitor databases ("AMON").
+pub const APPLICATION_ID: i64 = 0x414d_4f4e;
+
+/// Raw rows deleted per retention transaction, so ingest interleaves with a long purge.
+const RETENTION_CHUNK: u64 = 20_000;
+
+/// How often the writer moves the in-memory rollup window forward.
+const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+const SQLITE_CORRUPT: i32 = 11;
+const SQLITE_NOTADB: i32 = 26;
+
+/// The writer's connection and what only the writer touches.
+struct Writer {
+    conn: SqliteConnection,
+    texts: StatementTexts,
+    floors_checked: Option<Instant>,
+}
+
+/// The durable embedded store: one SQLite file in WAL mode (see the crate docs).
+pub struct SqliteStore {
+    config: SqliteConfig,
+    // tokio Mutex: the writer connection is held across awaits for a whole transaction.
+    writer: tokio::sync::Mutex<Writer>,
+    readers: SqlitePool,
+    // std RwLock: never held across an await.
+    cells: RwLock<CellIndex>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.config.path).finish_non_exhaustive()
+    }
+}
+
+fn open_error(path: &Path, error: sqlx::Error) -> Error {
+    match primary_code(&error) {
+        Some(SQLITE_NOTADB | SQLITE_CORRUPT) => Error::NotADatabase { path: path.to_owned(), source: error },
+        _ => Error::Open { path: path.to_owned(), source: Box::new(error) },
+    }
+}
+
+fn floors(config: &SqliteConfig, now: Timestamp) -> [Timestamp; 3] {
+    std::array::from_fn(|slot| {
+        if config.rollup_memory == 0 {
+            Timestamp::MAX
+        } else {
+            now.add_micros(-config.rollup_memory).floor_to(slot_step(slot))
+        }
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `config.path`, applies the schema
+    /// migrations and loads the recent rollup cells into memory.
+    ///
+    /// A file that is not a SQLite database, is corrupt, or belongs to another
+    /// application gives an error naming the path; nothing is repaired or overwritten.
+    pub async fn open(config: SqliteConfig) -> Result<SqliteStore> {
+        config.validate()?;
+        let path = config.path.clone();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Open { path: path.clone(), source: Box::new(e) })?;
+        }
+        if path.is_dir() {
+            return Err(Error::Open { path: path.clone(), source: "is a directory".into() });
+        }
+        let cache_kib = i64::from(config.cache_mib) * 1024;
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(false)
+            .synchronous(match config.synchronous {
+                Synchronous::Normal => SqliteSynchronous::Normal,
+                Synchronous::Full => SqliteSynchronous::Full,
+            })
+            .pragma("cache_size", format!("-{cache_kib}"))
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456");
+        let writer_options = base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
+        let mut conn =
+            SqliteConnection::connect_with(&writer_options).await.map_err(|e| open_error(&path, e))?;
+        check_application(&mut conn, &path).await?;
+        MIGRATOR.run(&mut conn).await.map_err(|source| match source {
+            sqlx::migrate::MigrateError::Execute(e) => open_error(&path, e),
+            source => Error::Migrate { path: path.clone(), source },
+        })?;
+        let cells = load_cells(&mut conn, &config).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.readers)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| open_error(&path, e))?;
+        let held = cells.cells();
+        tracing::info!(
+            path = %path.display(),
+            synchronous = config.synchronous.as_str(),
+            rollup_keys = cells.key_count(),
+            cells_5m = held[0],
+            cells_1h = held[1],
+            cells_1d = held[2],
+            "sqlite store open"
+        );
+        Ok(SqliteStore {
+            config,
+            writer: tokio::sync::Mutex::new(Writer {
+                conn,
+                texts: StatementTexts::default(),
+                floors_checked: Some(Instant::now()),
+            }),
+            readers,
+            cells: RwLock::new(cells),
+        })
+    }
+
+    /// The settings it was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.config
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    /// Rollup cells held in memory at 5 min, 1 h and 1 d.
+    pub fn rollup_cells_in_memory(&self) -> [usize; 3] {
+        self.cells.read().map(|c| c.cells()).unwrap_or_default()
+    }
+
+    /// Closes every connection; the last one checkpoints and removes the WAL file.
+    pub async fn close(self) -> Result<()> {
+        self.readers.close().await;
+        let writer = self.writer.into_inner();
+        writer.conn.close().await.map_err(|e| Error::sqlx("closing", e))
+    }
+
+    fn cells_read(&self) -> Result<std::sync::RwLockReadGuard<'_, CellIndex>> {
+        self.cells.read().map_err(|_| Error::Corrupt("rollup index lock poisoned".into()))
+    }
+
+    fn cells_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, CellIndex>> {
+        self.cells.write().map_err(|_| Error::Corrupt("rollup index lock poisoned".into()))
+    }
+
+    /// Moves the in-memory window forward (writer held, so no write is mid-flight).
+    fn raise_floors(&self, writer: &mut Writer) -> Result<()> {
+        if writer.floors_checked.is_some_and(|at| at.elapsed() < FLOOR_CHECK_EVERY) {
+            return Ok(());
+        }
+        writer.floors_checked = Some(Instant::now());
+        let target = floors(&self.config, Timestamp::now());
+        let mut cells = self.cells_write()?;
+        for (slot, floor) in target.into_iter().enumerate() {
+            cells.raise_floor(slot, floor);
+        }
+        Ok(())
+    }
+
+    async fn write_events(&self, events: &[EventRef]) -> Result<WriteSummary> {
+        let started = Instant::now();
+        let mut seen = HashSet::with_capacity(events.len());
+        let unique: Vec<&Event> =
+            events.iter().map(|e| &**e).filter(|e| seen.insert(e.id.as_str())).collect();
+        let mut summary = WriteSummary { inserted: 0, duplicates: events.len() - unique.len() };
+        if unique.is_empty() {
+            return Ok(summary);
+        }
+        let mut guard = self.writer.lock().await;
+        self.raise_floors(&mut guard)?;
+        let Writer { conn, texts, .. } = &mut *guard;
+        let mut tx =
+            conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a write", e))?;
+
+        // Ids already stored are duplicates: one indexed probe per id, rows only for hits.
+        let ids = serde_json::to_string(&unique.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+            .map_err(|e| Error::Corrupt(format!("event ids do not encode: {e}")))?;
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("checking event ids", e))?;
+        let fresh: Vec<&Event> = if existing.is_empty() {
+            unique
+        } else {
+            let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
+            unique.into_iter().filter(|e| !existing.contains(e.id.as_str())).collect()
+        };
+        summary.duplicates += events.len() - summary.duplicates - fresh.len();
+        summary.inserted = fresh.len();
+        if fresh.is_empty() {
+            tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
+            return Ok(summary);
+        }
+
+        let mut offset = 0;
+        for rows in chunk_sizes(fresh.len(), MAX_EVENT_ROWS) {
+            let mut args = SqliteArguments::default();
+            for event in &fresh[offset..offset + rows] {
+                push_event(&mut args, event)?;
+            }
+            offset += rows;
+            sqlx::query_with(AssertSqlSafe(texts.get(Statement::Events, rows)), args)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("inserting events", e))?;
+        }
+
+        // Rollup deltas of the inserted events, then full cells (held or stored + delta).
+        let (new_keys, deltas) = {
+            let cells = self.cells_read()?;
+            rollup_deltas(&cells, &fresh)
+        };
+        let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+        let mut stored: Vec<(usize, Timestamp, u32, RollupCell)> = Vec::new();
+        {
+            let cells = self.cells_read()?;
+            let known = u32::try_from(cells.key_count()).unwrap_or(u32::MAX);
+            for (slot, level_deltas) in deltas.into_iter().enumerate() {
+                for ((bucket, key), delta) in level_deltas {
+                    if bucket >= cells.floor(slot) || key >= known {
+                        let mut full = cells.cell(slot, bucket, key).cloned().unwrap_or_default();
+                        full.merge(&delta);
+                        rows[slot].push((bucket, key, full));
+                    } else {
+                        stored.push((slot, bucket, key, delta));
+                    }
+                }
+            }
+        }
+        for (slot, bucket, key, delta) in stored {
+            let sql =
+                format!("SELECT {} FROM {} WHERE bucket = ?1 AND key_id = ?2", cell_columns(), TABLES[slot]);
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(bucket.as_micros())
+                .bind(i64::from(key))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("reading a rollup row", e))?;
+            let mut full = match row {
+                Some(row) => decode_cell(&row, 0)?,
+                None => RollupCell::default(),
+            };
+            full.merge(&delta);
+            rows[slot].push((bucket, key, full));
+        }
+        if !new_keys.is_empty() {
+            let first = {
+                let cells = self.cells_read()?;
+                u32::try_from(cells.key_count()).unwrap_or(u32::MAX)
+            };
+            let mut args = SqliteArguments::default();
+            for (i, key) in new_keys.iter().enumerate() {
+                push_key(&mut args, first + u32::try_from(i).unwrap_or(u32::MAX), key)?;
+            }
+            sqlx::query_with(AssertSqlSafe(texts.get(Statement::Keys, new_keys.len())), args)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("inserting rollup keys", e))?;
+        }
+        for (slot, level_rows) in rows.iter().enumerate() {
+            let mut offset = 0;
+            for count in chunk_sizes(level_rows.len(), MAX_CELL_ROWS) {
+                let mut args = SqliteArguments::default();
+                for (bucket, key, cell) in &level_rows[offset..offset + count] {
+                    push_cell(&mut args, *bucket, *key, cell)?;
+                }
+                offset += count;
+                sqlx::query_with(AssertSqlSafe(texts.get(Statement::Cells(slot), count)), args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::sqlx("writing rollups", e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
+
+        // Committed: now the in-memory copy follows.
+        {
+            let mut cells = self.cells_write()?;
+            for key in new_keys {
+                cells.push_key(key);
+            }
+            for (slot, level_rows) in rows.into_iter().enumerate() {
+                for (bucket, key, cell) in level_rows {
+                    cells.put(slot, bucket, key, cell);
+                }
+            }
+        }
+        drop(guard);
+        metrics::counter!("monitor_store_sqlite_events_inserted_total").increment(summary.inserted as u64);
+        metrics::counter!("monitor_store_sqlite_events_duplicate_total").increment(summary.duplicates as u64);
+        metrics::histogram!("monitor_store_sqlite_write_seconds").record(started.elapsed().as_secs_f64());
+        tracing::trace!(inserted = summary.inserted, duplicates = summary.duplicates, "sqlite write");
+        Ok(summary)
+    }
+
+    async fn run_query(&self, query: &Query) -> Result<QueryResult> {
+        let started = Instant::now();
+        let (data, total, source, approximate) = match Aggregator::new(query) {
+            None => {
+                let (events, total) = self.raw_events(query).await?;
+                (QueryData::Raw(events), total, DataSource::Raw, false)
+            }
+            Some(mut aggregator) => {
+                let field_index = query.field.as_deref().and_then(rollup_field_index);
+                for segment in query.plan() {
+                    match segment.level.and_then(level_slot) {
+                        None => {
+                            self.aggregate_raw(query, segment.start, segment.end, &mut aggregator).await?
+                        }
+                        Some(slot) => {
+                            // Buckets at or after the floor come from memory, older ones from SQL.
+                            let sql_end = {
+                                let cells = self.cells_read()?;
+                                let matching = cells.matching_keys(&query.filters);
+                                let floor = cells.floor(slot).max(segment.start);
+                                cells.scan(slot, floor, segment.end, &matching, |bucket, key, cell| {
+                                    aggregator.add_cell(
+                                        bucket,
+                                        key,
+                                        cell.count,
+                                        field_index.and_then(|i| cell.field(i)),
+                                    )
+                                });
+                                floor.min(segment.end)
+                            };
+                            if segment.start < sql_end {
+                                self.aggregate_stored_cells(
+                                    slot,
+                                    segment.start,
+                                    sql_end,
+                                    query,
+                                    field_index,
+                                    &mut aggregator,
+                                )
+                                .await?;
+                            }
+                        }
+                    }
+                }
+                let approximate = aggregator.used_rollups() && query.field.is_some();
+                let source = if aggregator.used_rollups() { DataSource::Rollup } else { DataSource::Raw };
+                let mut points = aggregator.finish();
+                let total = points.len();
+                if let Some(limit) = query.limit {
+                    points.truncate(limit);
+                }
+                (QueryData::Aggregated(points), total, source, approximate)
+            }
+        };
+        let elapsed = started.elapsed();
+        metrics::histogram!("monitor_store_sqlite_query_seconds").record(elapsed.as_secs_f64());
+        Ok(QueryResult {
+            data,
+            metadata: QueryMetadata {
+                total_points: total,
+                aggregation: query.aggregation,
+                cache_hit: false,
+                query_time: elapsed.as_secs_f64() * 1000.0,
+                source,
+                approximate,
+            },
+        })
+    }
+
+    async fn raw_events(&self, query: &Query) -> Result<(Vec<Event>, usize)> {
+        let mut conn = self.readers.acquire().await.map_err(|e| Error::sqlx("acquiring a reader", e))?;
+        let mut tx = conn.begin().await.map_err(|e| Error::sqlx("beginning a read", e))?;
+        let (condition, params) = where_clause(query.start, query.end, &query.filters);
+        let count_sql = format!("SELECT COUNT(*) FROM events WHERE {condition}");
+        let total: i64 = sqlx::query_scalar_with(AssertSqlSafe(count_sql), arguments(&params)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| Error::sqlx("counting events", e))?;
+        let total = usize::try_from(total).unwrap_or(0);
+        if total == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let limit = i64::try_from(query.raw_limit()).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {EVENT_READ_COLUMNS} FROM events WHERE {condition} ORDER BY ts DESC, seq DESC LIMIT {limit}"
+        );
+        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| Error::sqlx("reading events", e))?;
+        let events = rows.iter().map(|row| decode_event(row, 0)).collect::<Result<Vec<_>>>()?;
+        tx.commit().await.map_err(|e| Error::sqlx("ending a read", e))?;
+        Ok((events, total))
+    }
+
+    async fn aggregate_raw(
+        &self,
+        query: &Query,
+        start: Timestamp,
+        end: Timestamp,
+        aggregator: &mut Aggregator,
+    ) -> Result<()> {
+        let mut conn = self.readers.acquire().await.map_err(|e| Error::sqlx("acquiring a reader", e))?;
+        let (condition, params) = where_clause(start, end, &query.filters);
+        let sql = format!("SELECT {EVENT_READ_COLUMNS} FROM events WHERE {condition}");
+        let mut rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?).fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await.map_err(|e| Error::sqlx("reading events", e))? {
+            let event = decode_event(&row, 0)?;
+            if matches_all(&query.filters, &event) {
+                aggregator.add_event(&event);
+            }
+        }
+        Ok(())
+    }
+
+    async fn aggregate_stored_cells(
+        &self,
+        slot: usize,
+        start: Timestamp,
+        end: Timestamp,
+        query: &Query,
+        field_index: Option<usize>,
+        aggregator: &mut Aggregator,
+    ) -> Result<()> {
+        let columns = match field_index {
+            Some(i) => {
+                let f = FIELD_COLUMNS[i];
+                format!("bucket, key_id, count, {f}_count, {f}_sum, {f}_min, {f}_max, {f}_sketch")
+            }
+            None => "bucket, key_id, count".to_owned(),
+        };
+        let sql = format!("SELECT {columns} FROM {} WHERE bucket >= ?1 AND bucket < ?2", TABLES[slot]);
+        let rows: Vec<SqliteRow> = sqlx::query(AssertSqlSafe(sql))
+            .bind(start.as_micros())
+            .bind(end.as_micros())
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|e| Error::sqlx("reading rollups", e))?;
+        let cells = self.cells_read()?;
+        let matching = cells.matching_keys(&query.filters);
+        for row in &rows {
+            let get = |i: usize| row.try_get::<i64, _>(i).map_err(|e| Error::sqlx("reading rollups", e));
+            let bucket = Timestamp::from_micros(get(0)?);
+            let key_id =
+                u32::try_from(get(1)?).map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
+            let Ok(index) = usize::try_from(key_id) else { continue };
+            if !matching.get(index).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(key) = cells.key(key_id) else {
+                return Err(Error::Corrupt(format!("rollup row refers to unknown key {key_id}")));
+            };
+            let count = u64::try_from(get(2)?).map_err(|_| Error::Corrupt("negative rollup count".into()))?;
+            let stats = match field_index {
+                Some(_) => decode_stats(row, 3)?,
+                None => None,
+            };
+            aggregator.add_cell(bucket, key, count, stats.as_ref());
+        }
+        Ok(())
+    }
+
+    async fn retention(&self, now: Timestamp) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        let raw_cutoff = self.config.retention.cutoff(Aggregation::Raw, now);
+        loop {
+            let mut writer = self.writer.lock().await;
+            let removed = sqlx::query(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ?1 LIMIT ?2)",
+            )
+            .bind(raw_cutoff.as_micros())
+            .bind(i64::try_from(RETENTION_CHUNK).unwrap_or(i64::MAX))
+            .execute(&mut writer.conn)
+            .await
+            .map_err(|e| Error::sqlx("deleting expired events", e))?
+            .rows_affected();
+            drop(writer);
+            report.raw_removed += removed;
+            if removed < RETENTION_CHUNK {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let mut writer = self.writer.lock().await;
+        for (slot, level) in LEVELS.into_iter().enumerate() {
+            let cutoff = self.config.retention.cutoff(level, now);
+            let step = slot_step(slot);
+            // Only whole buckets older than the cutoff go: those with start + step <= cutoff.
+            let boundary = cutoff.add_micros(-step).floor_to(step).add_micros(step);
+            let sql = format!("DELETE FROM {} WHERE bucket < ?1", TABLES[slot]);
+            report.rollup_removed += sqlx::query(AssertSqlSafe(sql))
+                .bind(boundary.as_micros())
+                .execute(&mut writer.conn)
+                .await
+                .map_err(|e| Error::sqlx("deleting expired rollups", e))?
+                .rows_affected();
+            self.cells_write()?.drop_before(slot, boundary);
+        }
+        drop(writer);
+        tracing::debug!(raw = report.raw_removed, rollup = report.rollup_removed, "sqlite retention");
+        Ok(report)
+    }
+}
+
+/// Borrowed rollup dimensions of an event, to group a batch without allocating per event.
+type BorrowedKey<'a> = (Source, EventType, Option<&'a str>, Option<AgentType>, Option<&'a str>);
+
+/// Rollup deltas of a batch per level slot, keyed by (bucket, key id), and the keys that
+/// need new ids (in id order, after the index's current keys).
+#[allow(clippy::type_complexity)]
+fn rollup_deltas(
+    cells: &CellIndex,
+    events: &[&Event],
+) -> (Vec<RollupKey>, [HashMap<(Timestamp, u32), RollupCell>; 3]) {
+    let step5 = slot_step(0);
+    let mut fine: HashMap<(Timestamp, BorrowedKey<'_>), RollupCell> = HashMap::new();
+    for event in events {
+        let key: BorrowedKey<'_> = (
+            event.source,
+            event.event_type(),
+            event.project_id.as_deref(),
+            event.agent_type,
+            event.operation(),
+        );
+        fine.entry((event.timestamp.floor_to(step5), key)).or_default().add(event);
+    }
+    let mut new_keys: Vec<RollupKey> = Vec::new();
+    let mut new_ids: HashMap<BorrowedKey<'_>, u32> = HashMap::new();
+    let base = u32::try_from(cells.key_count()).unwrap_or(u32::MAX);
+    let mut levels: [HashMap<(Timestamp, u32), RollupCell>; 3] = Default::default();
+    for ((bucket, borrowed), cell) in fine {
+        let id = match new_ids.get(&borrowed) {
+            Some(id) => *id,
+            None => {
+                let key = RollupKey {
+                    source: borrowed.0,
+                    event_type: borrowed.1,
+                    project_id: borrowed.2.map(str::to_owned),
+                    agent_type: borrowed.3,
+                    operation: borrowed.4.map(str::to_owned),
+                };
+                let id = match cells.key_id(&key) {
+                    Some(id) => id,
+                    None => {
+                        let id = base + u32::try_from(new_keys.len()).unwrap_or(u32::MAX);
+                        new_keys.push(key);
+                        id
+                    }
+                };
+                new_ids.insert(borrowed, id);
+                id
+            }
+        };
+        for (slot, level) in levels.iter_mut().enumerate().skip(1) {
+            level.entry((bucket.floor_to(slot_step(slot)), id)).or_default().merge(&cell);
+        }
+        levels[0].insert((bucket, id), cell);
+    }
+    (new_keys, levels)
+}
+
+/// A bound parameter of a dynamic WHERE clause.
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+fn arguments(params: &[Param]) -> Result<SqliteArguments> {
+    let mut args = SqliteArguments::default();
+    for p in params {
+        let added = match p {
+            Param::Int(v) => args.add(*v),
+            Param::Text(v) => args.add(v.clone()),
+        };
+        added.map_err(|e| Error::sqlx("binding a parameter", sqlx::Error::Encode(e)))?;
+    }
+    Ok(args)
+}
+
+/// The WHERE clause of a time range and filters, with its parameters in order.
+fn where_clause(start: Timestamp, end: Timestamp, filters: &[Filter]) -> (String, Vec<Param>) {
+    let mut sql = String::from("ts >= ? AND ts < ?");
+    let mut params = vec![Param::Int(start.as_micros()), Param::Int(end.as_micros())];
+    for filter in filters {
+        let placeholders = vec!["?"; filter.values.len()].join(", ");
+        let column = match &filter.dimension {
+            Dimension::Source => Some("source"),
+            Dimension::Type => Some("type"),
+            Dimension::ProjectId => Some("project_id"),
+            Dimension::SessionId => Some("session_id"),
+            Dimension::AgentType => Some("agent_type"),
+            Dimension::Operation => Some("operation"),
+            Dimension::Tag(_) => None,
+        };
+        match (column, &filter.dimension) {
+            (Some(column), _) => {
+                sql.push_str(&match filter.op {
+                    FilterOp::Eq | FilterOp::In => format!(" AND {column} IN ({placeholders})"),
+                    FilterOp::Ne => format!(" AND ({column} IS NULL OR {column} NOT IN ({placeholders}))"),
+                });
+            }
+            (None, Dimension::Tag(key)) => {
+                let exists = format!(
+                    "EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE key = ? AND value IN ({placeholders}))"
+                );
+                sql.push_str(&match filter.op {
+                    FilterOp::Eq | FilterOp::In => format!(" AND {exists}"),
+                    FilterOp::Ne => format!(" AND NOT {exists}"),
+                });
+                params.push(Param::Text(key.clone()));
+            }
+            (None, _) => {}
+        }
+        params.extend(filter.values.iter().cloned().map(Param::Text));
+    }
+    (sql, params)
+}
+
+async fn check_application(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    let found: i64 = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if found == APPLICATION_ID {
+        return Ok(());
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| open_error(path, e))?;
+    if found != 0 || !tables.is_empty() {
+        return Err(Error::ForeignDatabase { path: path.to_owned(), found, tables: tables.join(", ") });
+    }
+    sqlx::query(AssertSqlSafe(format!("PRAGMA application_id = {APPLICATION_ID}")))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    Ok(())
+}
+
+async fn load_cells(conn: &mut SqliteConnection, config: &SqliteConfig) -> Result<CellIndex> {
+    let rows = sqlx::query(
+        "SELECT key_id, source, type, project_id, agent_type, operation FROM rollup_keys ORDER BY key_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| Error::sqlx("loading rollup keys", e))?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for (expected, row) in rows.iter().enumerate() {
+        let id: i64 = row.try_get(0).map_err(|e| Error::sqlx("loading rollup keys", e))?;
+        if usize::try_from(id).ok() != Some(expected) {
+            return Err(Error::Corrupt(format!("rollup key ids are not dense: {id} at position {expected}")));
+        }
+        keys.push(decode_key(row, 1)?);
+    }
+    let floor = floors(config, Timestamp::now());
+    let mut cells = CellIndex::new(keys, floor);
+    for slot in 0..3 {
+        if floor[slot] == Timestamp::MAX {
+            continue;
+        }
+        let sql =
+            format!("SELECT bucket, key_id, {} FROM {} WHERE bucket >= ?1", cell_columns(), TABLES[slot]);
+        let mut rows = sqlx::query(AssertSqlSafe(sql)).bind(floor[slot].as_micros()).fetch(&mut *conn);
+        let mut loaded = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(|e| Error::sqlx("loading rollups", e))? {
+            let bucket: i64 = row.try_get(0).map_err(|e| Error::sqlx("loading rollups", e))?;
+            let key: i64 = row.try_get(1).map_err(|e| Error::sqlx("loading rollups", e))?;
+            let key = u32::try_from(key).map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
+            loaded.push((Timestamp::from_micros(bucket), key, decode_cell(&row, 2)?));
+        }
+        drop(rows);
+        for (bucket, key, cell) in loaded {
+            cells.put(slot, bucket, key, cell);
+        }
+    }
+    Ok(cells)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            kind: "sqlite",
+            mode: format!("wal, synchronous={}", self.config.synchronous.as_str()),
+            location: self.config.path.display().to_string(),
+        }
+    }
+
+    async fn write(&self, events: &[EventRef]) -> monitor_core::Result<WriteSummary> {
+        Ok(self.write_events(events).await?)
+    }
+
+    async fn query(&self, query: &Query) -> monitor_core::Result<QueryResult> {
+        query.validate()?;
+        Ok(self.run_query(query).await?)
+    }
+
+    async fn apply_retention(&self, now: Timestamp) -> monitor_core::Result<RetentionReport> {
+        Ok(self.retention(now).await?)
+    }
+
+    async fn health(&self) -> monitor_core::Result<()> {
+        let one: i64 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(|e| Error::sqlx("checking health", e))?;
+        if one == 1 { Ok(()) } else { Err(Error::Corrupt("SELECT 1 did not answer 1".into()).into()) }
+    }
+
+    async fn put_records(&self, log: &str, records: &[Record]) -> monitor_core::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| Error::sqlx("beginning a write", e))?;
+        for record in records {
+            sqlx::query("INSERT OR REPLACE INTO records (log, id, time, body) VALUES (?1, ?2, ?3, ?4)")
+                .bind(log)
+                .bind(record.id.as_str())
+                .bind(record.time.as_micros())
+                .bind(record.body.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("writing records", e))?;
+        }
+        tx.commit().await.map_err(|e| Error::sqlx("committing records", e))?;
+        Ok(())
+    }
+
+    async fn read_records(&self, log: &str, query: RecordQuery) -> monitor_core::Result<Vec<Record>> {
+        let rows = sqlx::query(
+            "SELECT id, time, body FROM records WHERE log = ?1 AND time >= ?2 AND time < ?3 \
+             ORDER BY time DESC, id DESC LIMIT ?4",
+        )
+        .bind(log)
+        .bind(query.start.as_micros())
+        .bind(query.end.as_micros())
+        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| Error::sqlx("reading records", e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let get_err = |e| Error::sqlx("reading records", e);
+            let body: &str = row.try_get(2).map_err(get_err)?;
+            out.push(Record {
+                id: row.try_get(0).map_err(get_err)?,
+                time: Timestamp::from_micros(row.try_get(1).map_err(get_err)?),
+                body: serde_json::from_str(body)
+                    .map_err(|e| Error::Corrupt(format!("stored record does not parse: {e}")))?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn put_state(&self, namespace: &str, key: &str, value: Option<&Value>) -> monitor_core::Result<()> {
+        let mut writer = self.writer.lock().await;
+        let result = match value {
+            Some(value) => {
+                sqlx::query("INSERT OR REPLACE INTO state (namespace, key, value) VALUES (?1, ?2, ?3)")
+                    .bind(namespace)
+                    .bind(key)
+                    .bind(value.to_string())
+                    .execute(&mut writer.conn)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM state WHERE namespace = ?1 AND key = ?2")
+                    .bind(namespace)
+                    .bind(key)
+                    .execute(&mut writer.conn)
+                    .await
+            }
+        };
+        result.map_err(|e| Error::sqlx("writing state", e))?;
+        Ok(())
+    }
+
+    async fn load_state(&self, namespace: &str) -> monitor_core::Result<Vec<(String, Value)>> {
+        let rows = sqlx::query("SELECT key, value FROM state WHERE namespace = ?1 ORDER BY key")
+            .bind(namespace)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|e| Error::sqlx("reading state", e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get(0).map_err(|e| Error::sqlx("reading state", e))?;
+            let value: &str = row.try_get(1).map_err(|e| Error::sqlx("reading state", e))?;
+            let value = Value::from_str(value)
+                .map_err(|e| Error::Corrupt(format!("stored state does not parse: {e}")))?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    async fn session_events(&self, session_id: &str, limit: usize) -> monitor_core::Result<Vec<Event>> {
+        let sql = format!(
+            "SELECT {EVENT_READ_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY ts DESC, seq DESC LIMIT ?2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(session_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|e| Error::sqlx("reading session events", e))?;
+        Ok(rows.iter().map(|row| decode_event(row, 0)).collect::<Result<Vec<_>>>()?)
+    }
+}
