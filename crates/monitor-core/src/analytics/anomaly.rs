@@ -9,8 +9,9 @@
 //! - [`Method::Robust`]: `M = 0.6745·(y − median)/MAD` (Iglewicz–Hoaglin), anomaly when
 //!   `|M| > threshold` (3.5 by default). MAD is floored so that a point within a margin
 //!   of the level never scores above the threshold — Grafana's minimum band of
-//!   ±0.5 × level; on a log scale the same ±50 % is `ln 1.5`. Without the floor a window
-//!   of identical durations (MAD = 0) would make every change infinitely anomalous.
+//!   ±0.5 × level; on a log scale the margin is `ln 1.5`, a factor of 1.5 either way of
+//!   `1 + median`. Without the floor a window of identical durations (MAD = 0) would
+//!   make every change infinitely anomalous.
 //! - [`Method::Ewma`]: the z-score spikes and drops, plus level shifts from
 //!   `E_t = λ·y_t + (1−λ)·E_{t−1}` against `mean ± L·sd·√(λ/(2−λ))` (the asymptotic
 //!   EWMA control limits). Before it enters `E`, a point is clipped to
@@ -332,7 +333,7 @@ impl StreamingDetector {
         }
     }
 
-    /// Whether no point has been observed yet.
+    /// Whether the window is empty (nothing observed since creation or the last reset).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -360,41 +361,41 @@ impl StreamingDetector {
 
     /// Scores a point, then adds it to the window; the anomaly, if the point is one.
     pub fn observe(&mut self, timestamp: Timestamp, value: f64) -> Option<Anomaly> {
-        self.evaluate(timestamp, value).anomaly
+        self.step(timestamp, value, false).anomaly
     }
 
     /// Like [`observe`](Self::observe), with the score and band of every point.
     pub fn evaluate(&mut self, timestamp: Timestamp, value: f64) -> Evaluation {
+        self.step(timestamp, value, true)
+    }
+
+    /// One point; the band (two more inverse transforms) only when asked for.
+    fn step(&mut self, timestamp: Timestamp, value: f64, with_band: bool) -> Evaluation {
         if !value.is_finite() {
             return Evaluation::default();
         }
         let log = self.config.log_scale;
         let y = to_model(value, log);
         let baseline = if self.is_ready() { self.baseline() } else { None };
-        let expected = baseline.as_ref().map(|b| from_model(b.center, log)).and_then(finite);
+        let expected = baseline.as_ref().and_then(|b| finite(from_model(b.center, log)));
         let mut evaluation = Evaluation::default();
-        let threshold = self.config.threshold;
 
-        if let Some(b) = &baseline {
-            let score = finite(scaled_difference(y, b.center, b.spread)).map(|s| match self.config.method {
-                Method::Robust => s * MAD_CONSISTENCY,
-                Method::ZScore | Method::Ewma => s,
-            });
-            let half_width = match self.config.method {
-                Method::Robust => threshold * b.spread / MAD_CONSISTENCY,
-                Method::ZScore | Method::Ewma => threshold * b.spread,
-            };
-            let band = Band {
-                expected: from_model(b.center, log),
-                lower: from_model(b.center - half_width, log),
-                upper: from_model(b.center + half_width, log),
-            };
-            if let Some(score) = score
-                && band.expected.is_finite()
-            {
-                evaluation.score = Some(score);
-                evaluation.band =
-                    Some(Band { lower: saturate(band.lower), upper: saturate(band.upper), ..band });
+        if let (Some(b), Some(expected)) = (&baseline, expected) {
+            evaluation.score =
+                finite(scaled_difference(y, b.center, b.spread)).map(|s| match self.config.method {
+                    Method::Robust => s * MAD_CONSISTENCY,
+                    Method::ZScore | Method::Ewma => s,
+                });
+            if with_band && evaluation.score.is_some() {
+                let half_width = match self.config.method {
+                    Method::Robust => self.config.threshold * b.spread / MAD_CONSISTENCY,
+                    Method::ZScore | Method::Ewma => self.config.threshold * b.spread,
+                };
+                evaluation.band = Some(Band {
+                    expected,
+                    lower: saturate(from_model(b.center - half_width, log)),
+                    upper: saturate(from_model(b.center + half_width, log)),
+                });
             }
         }
 

@@ -396,6 +396,15 @@ fn batch_equals_streaming_and_sorts_its_input() {
     let mut detector = StreamingDetector::new(config);
     let streamed: Vec<_> = series.iter().filter_map(|&(t, v)| detector.observe(t, v)).collect();
     assert_eq!(detect(&series, &config), streamed);
+    // `evaluate` reports the same anomalies as `observe`, for every method.
+    for method in [Method::ZScore, Method::Robust, Method::Ewma] {
+        let config = AnomalyConfig { log_scale: true, ..small(method) };
+        let (mut observing, mut evaluating) =
+            (StreamingDetector::new(config), StreamingDetector::new(config));
+        for &(t, v) in points(&series_b()).iter() {
+            assert_eq!(observing.observe(t, v), evaluating.evaluate(t, v).anomaly, "{method:?}");
+        }
+    }
     let mut reversed = series.clone();
     reversed.reverse();
     assert_eq!(detect(&reversed, &config), streamed);

@@ -216,37 +216,40 @@ pub(super) fn median_sorted(sorted: &[f64]) -> Option<f64> {
 }
 
 /// The median of `|x − median|` over sorted values, without sorting the deviations:
-/// they form two ascending runs outward from the median, merged up to the middle rank.
+/// they form two ascending runs outward from the median, and the middle rank of their
+/// union is found by binary search in O(log n).
 pub(super) fn mad_sorted(sorted: &[f64], median: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return 0.0;
     }
     let split = sorted.partition_point(|v| *v < median);
-    let (mut left, mut right) = (split, split);
-    let (mut previous, mut current) = (0.0, 0.0);
-    for _ in 0..=n / 2 {
-        let below = left.checked_sub(1).map(|i| median - sorted[i]);
-        let above = sorted.get(right).map(|v| v - median);
-        let next = match (below, above) {
-            (Some(b), Some(a)) if b <= a => {
-                left -= 1;
-                b
-            }
-            (Some(b), None) => {
-                left -= 1;
-                b
-            }
-            (_, Some(a)) => {
-                right += 1;
-                a
-            }
-            (None, None) => break,
-        };
-        previous = current;
-        current = next;
+    let upper = deviation_at_rank(sorted, split, median, n / 2);
+    if n % 2 == 1 { upper } else { deviation_at_rank(sorted, split, median, n / 2 - 1) / 2.0 + upper / 2.0 }
+}
+
+/// The deviation of 0-based `rank` in the union of the runs `below[j] = median −
+/// sorted[split − 1 − j]` and `above[j] = sorted[split + j] − median`, both ascending:
+/// the classic k-th of two sorted arrays, searching how many come from `below`.
+fn deviation_at_rank(sorted: &[f64], split: usize, median: f64, rank: usize) -> f64 {
+    let below = |j: usize| median - sorted[split - 1 - j];
+    let above = |j: usize| sorted[split + j] - median;
+    let (below_len, above_len) = (split, sorted.len() - split);
+    let take = rank + 1;
+    // The fewest taken from `below` such that its next one is not smaller than the last
+    // taken from `above`: then the `take` smallest are exactly those.
+    let (mut lo, mut hi) = (take.saturating_sub(above_len), take.min(below_len));
+    while lo < hi {
+        let i = lo + (hi - lo) / 2;
+        if below(i) < above(take - i - 1) {
+            lo = i + 1;
+        } else {
+            hi = i;
+        }
     }
-    if n % 2 == 1 { current } else { previous / 2.0 + current / 2.0 }
+    let from_below = lo.checked_sub(1).map_or(f64::NEG_INFINITY, below);
+    let from_above = (take - lo).checked_sub(1).map_or(f64::NEG_INFINITY, above);
+    from_below.max(from_above)
 }
 
 #[cfg(test)]
@@ -265,7 +268,7 @@ mod tests {
     fn mad_walk_matches_sorting_the_deviations() {
         // Integer-valued data from a small LCG, so sorting is the independent reference.
         let mut state: u64 = 7;
-        for n in 1..40usize {
+        for n in 1..120usize {
             let values: Vec<f64> = (0..n)
                 .map(|_| {
                     state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
