@@ -279,7 +279,7 @@ pub struct Evaluation {
     pub anomaly: Option<Anomaly>,
 }
 
-/// Scale of the baseline: mean and deviation, or median and floored MAD.
+/// The previous points: running moments (mean, sd) or a sorted copy (median, MAD).
 #[derive(Clone, Debug)]
 enum Window {
     Moments(RollingMoments),
@@ -288,9 +288,9 @@ enum Window {
 
 /// An online detector for one series; feed it points in time order.
 ///
-/// Costs O(1) per point for z-score and EWMA (running sums) and O(W) for robust (a sorted
-/// window: one memmove and a walk of W/2); memory O(W). No allocation after the window
-/// has filled.
+/// Costs O(1) per point for z-score and EWMA (running sums; an O(W) rebuild every W points)
+/// and, for robust, one memmove of at most W values in a sorted copy plus O(log W) to
+/// select the median and MAD; memory O(W). No allocation after the window has filled.
 #[derive(Clone, Debug)]
 pub struct StreamingDetector {
     config: AnomalyConfig,

@@ -41,6 +41,16 @@ def series_b():
     return np.array([100.0 + 4.0 * noise(i) + (50.0 if i >= 110 else 0.0) for i in range(150)])
 
 
+def series_c():
+    # Far from zero, drifting, with a spike a thousand times the level: the running sums'
+    # cancellation and eviction paths, at the default window.
+    x = [1e9 + 4.0 * noise(i) + 0.5 * i for i in range(2000)]
+    x[650] = 1e12
+    return np.array(x)
+
+
+C_INDICES = [100, 250, 649, 650, 651, 749, 750, 751, 752, 1500, 1999]
+
 W, MIN_POINTS = 20, 10
 # Series B runs with the defaults of AnomalyConfig (window 100, 30 points of warm-up).
 EWMA_W, EWMA_MIN_POINTS = 100, 30
@@ -136,6 +146,9 @@ def main():
     robust_lin, floored_lin = robust_scores(a, 3.5, log=False)
     robust_log, floored_log = robust_scores(a, 3.5, log=True)
     ewma_z, ewma_e = ewma_scores(b, w=EWMA_W, min_points=EWMA_MIN_POINTS)
+    c = series_c()
+    zc = zscores(c, w=100, min_points=30)
+    zc = [zc[i - 30] for i in C_INDICES]
     ts, y = trend_data()
     full = trend_ref(ts, y, 30)
     last20 = trend_ref(ts, y, 20)
@@ -161,6 +174,10 @@ def main():
     print(rust_array("EWMA_Z_B", ewma_z))
     print("/// EWMA scores (E - mean) / (sd sqrt(lam / (2 - lam))) of series B, from index EWMA_MIN_POINTS on.")
     print(rust_array("EWMA_SCORE_B", ewma_e))
+    print("/// Indices of series C (window 100, 30 points of warm-up) whose z-scores are checked.")
+    print(f"pub(super) const C_INDICES: [usize; {len(C_INDICES)}] = {C_INDICES};")
+    print("/// z-scores of series C at C_INDICES.")
+    print(rust_array("ZSCORE_C", zc))
     for label, ref in (("ALL", full), ("LAST20", last20)):
         print(f"/// scipy.stats.linregress over the trend data ({label}): slope, intercept, r^2, |b|/SE_b, slope per hour.")
         print(rust_array(f"TREND_{label}", [ref["slope"], ref["intercept"], ref["r2"], ref["t_stat"], ref["slope_per_hour"]]))

@@ -474,6 +474,22 @@ pub(super) const EWMA_SCORE_B: [f64; 120] = [
     2.0881623778573775,
     2.5682520591272135,
 ];
+/// Indices of series C (window 100, 30 points of warm-up) whose z-scores are checked.
+pub(super) const C_INDICES: [usize; 11] = [100, 250, 649, 650, 651, 749, 750, 751, 752, 1500, 1999];
+/// z-scores of series C at C_INDICES.
+pub(super) const ZSCORE_C: [f64; 11] = [
+    1.8837074915688612,
+    -0.23894965969350376,
+    -0.33486349481714034,
+    32583750474.76219,
+    -0.09999999995768495,
+    -0.09999999930400096,
+    -0.09999999975258086,
+    -0.29631880513451664,
+    1.6300095111904047,
+    -0.5987091761276906,
+    1.8771395353475684,
+];
 /// scipy.stats.linregress over the trend data (ALL): slope, intercept, r^2, |b|/SE_b, slope per hour.
 pub(super) const TREND_ALL: [f64; 5] =
     [0.324805339265851, 4.923655913978494, 0.3926819360138088, 4.254919793973132, 19.818630870458705];

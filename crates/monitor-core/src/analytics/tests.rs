@@ -80,6 +80,19 @@ fn zscore_matches_numpy_and_flags_what_the_reference_flags() {
 }
 
 #[test]
+fn running_sums_stay_exact_far_from_zero_and_after_a_huge_spike_leaves() {
+    // Series C of reference.py: 1e9 + 4·noise + i/2, with 1e12 at index 650 (not on a multiple of the window, where the sums are rebuilt anyway), default window.
+    let mut values: Vec<f64> = (0..2000).map(|i| 1e9 + 4.0 * noise(i) + 0.5 * i as f64).collect();
+    values[650] = 1e12;
+    let mut detector = StreamingDetector::new(AnomalyConfig::default());
+    let evaluations: Vec<Evaluation> =
+        values.iter().enumerate().map(|(i, v)| detector.evaluate(at(i), *v)).collect();
+    for (i, reference) in r::C_INDICES.iter().zip(r::ZSCORE_C) {
+        assert_close(evaluations[*i].score.unwrap(), reference, &format!("z at {i}"));
+    }
+}
+
+#[test]
 fn robust_matches_numpy_median_and_scipy_mad() {
     for (log_scale, reference) in [(false, &r::ROBUST_A), (true, &r::ROBUST_LOG_A)] {
         let config = AnomalyConfig { log_scale, ..small(Method::Robust) };
