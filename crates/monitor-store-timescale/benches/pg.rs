@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the ingest/query benchmark.
+fn main() {}
