@@ -89,7 +89,7 @@ export interface Trend {
 
 export type ConditionKind = 'threshold' | 'window' | 'errorRatio' | 'anomaly' | 'absence';
 export type CompareOp = 'gt' | 'gte' | 'lt' | 'lte';
-export type WindowAggregate = 'avg' | 'max' | 'p95' | 'count' | 'rate';
+export type WindowAggregate = 'avg' | 'max' | 'min' | 'sum' | 'p50' | 'p95' | 'p99' | 'count' | 'rate';
 
 export interface Channel {
   type: 'slack' | 'email' | 'webhook' | 'dashboard';
@@ -107,13 +107,17 @@ export interface AlertRule {
     aggregate?: WindowAggregate;
     window?: string;
     for?: string;
-    filters?: Record<string, string>;
+    filters?: Record<string, string | string[] | { ne?: string; eq?: string; in?: string[] }>;
     groupBy?: string[];
+    [extra: string]: unknown;
   };
   threshold: number;
   severity: Severity;
   channels: Channel[];
   cooldown: number;
+  enabled?: boolean;
+  /** Set by the server for rules from the rules file: not editable over the API. */
+  readOnly?: boolean;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   [extra: string]: unknown;

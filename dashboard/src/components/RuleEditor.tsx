@@ -84,7 +84,7 @@ export function RuleEditor({
         {row(
           'Id',
           'id',
-          <input value={form.id} onChange={set('id')} disabled={editing} placeholder="assigned by the server" />,
+          <input value={form.id} onChange={set('id')} disabled={editing} placeholder="made from the name" />,
         )}
         {row(
           'Condition',
@@ -150,6 +150,10 @@ export function RuleEditor({
         )}
         {row('Cooldown (s)', 'cooldown', <input inputMode="numeric" value={form.cooldown} onChange={set('cooldown')} />)}
       </div>
+      <label className="check">
+        <input type="checkbox" checked={form.enabled} onChange={set('enabled')} data-testid="rule-enabled" /> enabled (a disabled
+        rule is kept but not evaluated)
+      </label>
       <fieldset className={`channels ${errors.channels ? 'has-error' : ''}`}>
         <legend>Channels</legend>
         <label className="check">

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertRule } from '../api/types';
-import { describeCondition, emptyForm, errorKey, formFromRule, ruleFromForm, type RuleForm } from './rules';
+import { describeCondition, emptyForm, errorKey, formFromRule, newId, ruleFromForm, type RuleForm } from './rules';
 
 const form = (over: Partial<RuleForm>): RuleForm => ({ ...emptyForm(), name: 'slow bash', threshold: '1000', ...over });
 
@@ -8,7 +8,9 @@ describe('ruleFromForm', () => {
   it('builds the DESIGN.md rule JSON for a threshold rule', () => {
     const { rule, errors } = ruleFromForm(form({ filters: 'type=performance, operation=tool:Bash', groupBy: 'sessionId' }));
     expect(errors).toEqual({});
+    expect(rule!.id).toMatch(/^slow-bash-[0-9a-z]{6}$/);
     expect(rule).toEqual({
+      id: rule!.id,
       name: 'slow bash',
       condition: {
         kind: 'threshold',
@@ -53,7 +55,7 @@ describe('ruleFromForm', () => {
       threshold: 'threshold must be a number',
       'condition.window': 'window must be a duration such as 30s, 5m or 1h',
       'condition.for': 'for must be a duration such as 0s or 2m',
-      'condition.filters': 'filter "type" is not key=value',
+      'condition.filters': 'filter "type" is not key=value or key!=value',
       'condition.groupBy': 'cannot group by "colour"',
       cooldown: 'cooldown is whole seconds, 0 or more',
       channels: 'choose at least one channel',
@@ -75,9 +77,20 @@ describe('ruleFromForm', () => {
     ).rule!;
     expect(r.channels).toEqual([
       { type: 'webhook', config: { url: 'http://127.0.0.1:9/hook' }, enabled: true },
-      { type: 'slack', config: { webhookUrl: 'https://hooks.slack.com/x' }, enabled: true },
+      { type: 'slack', config: { url: 'https://hooks.slack.com/x' }, enabled: true },
       { type: 'email', config: { to: ['a@b.c', 'd@e.f'] }, enabled: true },
     ]);
+  });
+
+  it('writes any-of and not-equal filters', () => {
+    const r = ruleFromForm(form({ filters: 'operation=tool:Bash|tool:Edit, agentType!=manager' })).rule!;
+    expect(r.condition.filters).toEqual({ operation: ['tool:Bash', 'tool:Edit'], agentType: { ne: 'manager' } });
+  });
+
+  it('asks for a channel and sends enabled only when it was turned off or given', () => {
+    expect(ruleFromForm(form({ dashboard: false })).errors.channels).toBe('choose at least one channel');
+    expect(ruleFromForm(form({})).rule!.enabled).toBeUndefined();
+    expect(ruleFromForm(form({ enabled: false })).rule!.enabled).toBe(false);
   });
 });
 
@@ -99,6 +112,44 @@ describe('formFromRule', () => {
     const back = ruleFromForm(formFromRule(rule));
     expect(back.errors).toEqual({});
     expect(back.rule).toEqual(rule);
+  });
+
+  it('keeps condition extras, filter operators, channel settings and disabled channels through an edit', () => {
+    const rule: AlertRule = {
+      id: 'ratio',
+      name: 'errors',
+      condition: { kind: 'errorRatio', op: 'gt', window: '10m', for: '0s', minVolume: 20, filters: { operation: ['a', 'b'], agentType: { ne: 'manager' } } },
+      threshold: 0.2,
+      severity: 'high',
+      channels: [
+        { type: 'webhook', config: { url: 'https://old.example/h', sendResolved: true, headers: { 'x-k': 'v' } }, enabled: true },
+        { type: 'slack', config: { url: 'https://hooks.slack.com/off' }, enabled: false },
+      ],
+      cooldown: 60,
+      enabled: false,
+      keepFiringFor: '2m',
+    };
+    const f = formFromRule(rule);
+    expect(f.filters).toBe('operation=a|b, agentType!=manager');
+    expect(f.slackUrl).toBe('');
+    expect(f.enabled).toBe(false);
+    const back = ruleFromForm({ ...f, webhookUrl: 'https://new.example/h' }).rule!;
+    expect(back).toEqual({
+      ...rule,
+      channels: [
+        { type: 'webhook', config: { url: 'https://new.example/h', sendResolved: true, headers: { 'x-k': 'v' } }, enabled: true },
+        { type: 'slack', config: { url: 'https://hooks.slack.com/off' }, enabled: false },
+      ],
+    });
+    // Emptying the webhook URL drops that channel; the dashboard then has to be chosen.
+    expect(ruleFromForm({ ...f, webhookUrl: '' }).errors.channels).toBe('choose at least one channel');
+  });
+});
+
+describe('newId', () => {
+  it('slugs the name with a random suffix', () => {
+    expect(newId('Slow  Bash (p95)!', () => 0)).toBe('slow-bash-p95-000000');
+    expect(newId('***', () => 0.5)).toMatch(/^rule-[0-9a-z]{6}$/);
   });
 });
 

@@ -21,8 +21,14 @@ export interface RuleForm {
   webhookUrl: string;
   slackUrl: string;
   emailTo: string;
+  enabled: boolean;
   /** Fields of a loaded rule the form does not edit, sent back unchanged. */
   rest: Record<string, unknown>;
+  /** Condition fields the form does not edit (minVolume, detector, …), kept likewise. */
+  conditionRest: Record<string, unknown>;
+  /** The loaded rule's channels: their other settings (sendResolved, headers, …) and any
+   * disabled channels survive an edit. */
+  channels: Channel[];
 }
 
 /** Error messages keyed by the server's field names (`name`, `condition.window`, …). */
@@ -30,7 +36,7 @@ export type FormErrors = Record<string, string>;
 
 export const KINDS: ConditionKind[] = ['threshold', 'window', 'errorRatio', 'anomaly', 'absence'];
 export const OPS: CompareOp[] = ['gt', 'gte', 'lt', 'lte'];
-export const AGGREGATES: WindowAggregate[] = ['avg', 'max', 'p95', 'count', 'rate'];
+export const AGGREGATES: WindowAggregate[] = ['avg', 'max', 'min', 'sum', 'p50', 'p95', 'p99', 'count', 'rate'];
 export const SEVERITIES: Severity[] = ['low', 'medium', 'high', 'critical'];
 export const DIMENSIONS = ['source', 'type', 'projectId', 'sessionId', 'agentType', 'operation'];
 export const OP_SYMBOL: Record<CompareOp, string> = { gt: '>', gte: '≥', lt: '<', lte: '≤' };
@@ -56,43 +62,62 @@ export function emptyForm(): RuleForm {
     webhookUrl: '',
     slackUrl: '',
     emailTo: '',
+    enabled: true,
     rest: {},
+    conditionRest: {},
+    channels: [],
   };
 }
 
-function channelOf(rule: AlertRule, type: Channel['type']): Channel | undefined {
-  return rule.channels?.find((c) => c.type === type);
+function enabledChannel(rule: AlertRule, type: Channel['type']): Channel | undefined {
+  return rule.channels?.find((c) => c.type === type && c.enabled !== false);
+}
+
+/** A filter value as the form writes it: `v`, `a|b` (any of), `!=v` (not equal). */
+function filterText(key: string, value: unknown): string {
+  if (typeof value === 'string') return `${key}=${value}`;
+  if (Array.isArray(value)) return `${key}=${value.join('|')}`;
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.ne === 'string') return `${key}!=${o.ne}`;
+    if (typeof o.eq === 'string') return `${key}=${o.eq}`;
+    if (Array.isArray(o.in)) return `${key}=${o.in.join('|')}`;
+  }
+  return `${key}=${String(value)}`;
 }
 
 export function formFromRule(rule: AlertRule): RuleForm {
-  const { id, name, condition, threshold, severity, channels, cooldown, ...rest } = rule;
+  const { id, name, condition, threshold, severity, channels, cooldown, enabled, ...rest } = rule;
   const c = condition ?? ({ kind: 'threshold' } as AlertRule['condition']);
-  const webhook = channelOf(rule, 'webhook');
-  const slack = channelOf(rule, 'slack');
-  const email = channelOf(rule, 'email');
-  const dash = channelOf(rule, 'dashboard');
-  void channels;
+  const { kind, field, op, aggregate, window, for: forDur, filters, groupBy, ...conditionRest } = c;
+  const webhook = enabledChannel(rule, 'webhook');
+  const slack = enabledChannel(rule, 'slack');
+  const email = enabledChannel(rule, 'email');
+  const to = email?.config?.to;
   return {
     id: id ?? '',
     name: name ?? '',
-    kind: c.kind,
-    field: c.field ?? '',
-    op: c.op ?? 'gt',
-    aggregate: c.aggregate ?? 'avg',
-    window: c.window ?? '',
-    for: c.for ?? '',
-    filters: Object.entries(c.filters ?? {})
-      .map(([k, v]) => `${k}=${v}`)
+    kind,
+    field: field ?? '',
+    op: op ?? 'gt',
+    aggregate: aggregate ?? 'avg',
+    window: window ?? '',
+    for: forDur ?? '',
+    filters: Object.entries(filters ?? {})
+      .map(([k, v]) => filterText(k, v))
       .join(', '),
-    groupBy: (c.groupBy ?? []).join(', '),
+    groupBy: (groupBy ?? []).join(', '),
     threshold: threshold === undefined || threshold === null ? '' : String(threshold),
     severity: severity ?? 'medium',
     cooldown: cooldown === undefined || cooldown === null ? '' : String(cooldown),
-    dashboard: dash ? dash.enabled !== false : false,
-    webhookUrl: webhook && webhook.enabled !== false ? String(webhook.config?.url ?? '') : '',
-    slackUrl: slack && slack.enabled !== false ? String(slack.config?.webhookUrl ?? slack.config?.url ?? '') : '',
-    emailTo: email && email.enabled !== false ? String(email.config?.to ?? '') : '',
+    dashboard: Boolean(enabledChannel(rule, 'dashboard')),
+    webhookUrl: String(webhook?.config?.url ?? ''),
+    slackUrl: String(slack?.config?.url ?? ''),
+    emailTo: Array.isArray(to) ? to.join(', ') : String(to ?? ''),
+    enabled: enabled !== false,
     rest,
+    conditionRest,
+    channels: channels ?? [],
   };
 }
 
@@ -112,16 +137,23 @@ export function fieldsFor(kind: ConditionKind): { field: boolean; op: boolean; a
   }
 }
 
-function parsePairs(text: string): { pairs: Record<string, string>; bad: string | null } {
-  const pairs: Record<string, string> = {};
+type FilterValue = string | string[] | { ne: string };
+
+/** Parses `key=value` (`a|b` for any of) and `key!=value` pairs, comma or newline separated. */
+export function parseFilters(text: string): { filters: Record<string, FilterValue>; bad: string | null } {
+  const filters: Record<string, FilterValue> = {};
   for (const part of text.split(/[,\n]/)) {
     const t = part.trim();
     if (!t) continue;
-    const eq = t.indexOf('=');
-    if (eq <= 0 || eq === t.length - 1) return { pairs, bad: t };
-    pairs[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
+    const m = /^([^=!\s]+)\s*(!=|=)\s*(.+)$/.exec(t);
+    if (!m) return { filters, bad: t };
+    const [, key, op, raw] = m as unknown as [string, string, string, string];
+    const value = raw.trim();
+    if (op === '!=') filters[key] = { ne: value };
+    else if (value.includes('|')) filters[key] = value.split('|').map((v) => v.trim()).filter(Boolean);
+    else filters[key] = value;
   }
-  return { pairs, bad: null };
+  return { filters, bad: null };
 }
 
 const URL_RE = /^https?:\/\/\S+$/;
@@ -152,8 +184,8 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
   const forDur = form.for.trim();
   if (forDur && !DURATION.test(forDur)) errors['condition.for'] = 'for must be a duration such as 0s or 2m';
 
-  const { pairs: filters, bad } = parsePairs(form.filters);
-  if (bad !== null) errors['condition.filters'] = `filter "${bad}" is not key=value`;
+  const { filters, bad } = parseFilters(form.filters);
+  if (bad !== null) errors['condition.filters'] = `filter "${bad}" is not key=value or key!=value`;
   else {
     const unknown = Object.keys(filters).find((k) => !DIMENSIONS.includes(k) && !k.startsWith('tag.'));
     if (unknown) errors['condition.filters'] = `unknown filter "${unknown}" (use ${DIMENSIONS.join(', ')} or tag.KEY)`;
@@ -179,26 +211,32 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
   const cooldown = cooldownText === '' ? 0 : Number(cooldownText);
   if (!Number.isInteger(cooldown) || cooldown < 0) errors.cooldown = 'cooldown is whole seconds, 0 or more';
 
-  const channels: Channel[] = [];
-  if (form.dashboard) channels.push({ type: 'dashboard', config: {}, enabled: true });
-  if (form.webhookUrl.trim()) {
-    if (!URL_RE.test(form.webhookUrl.trim())) errors.channels = 'webhook URL must start with http:// or https://';
-    channels.push({ type: 'webhook', config: { url: form.webhookUrl.trim() }, enabled: true });
+  const wanted: Partial<Record<Channel['type'], Record<string, unknown>>> = {};
+  if (form.dashboard) wanted.dashboard = {};
+  const webhookUrl = form.webhookUrl.trim();
+  if (webhookUrl) {
+    if (!URL_RE.test(webhookUrl)) errors.channels = 'webhook URL must start with http:// or https://';
+    wanted.webhook = { url: webhookUrl };
   }
-  if (form.slackUrl.trim()) {
-    if (!URL_RE.test(form.slackUrl.trim())) errors.channels = 'Slack webhook URL must start with https://';
-    channels.push({ type: 'slack', config: { webhookUrl: form.slackUrl.trim() }, enabled: true });
+  const slackUrl = form.slackUrl.trim();
+  if (slackUrl) {
+    if (!URL_RE.test(slackUrl)) errors.channels = 'Slack webhook URL must start with https://';
+    wanted.slack = { url: slackUrl };
   }
   if (form.emailTo.trim()) {
-    const to = form.emailTo.split(',').map((s) => s.trim()).filter(Boolean);
+    const to = form.emailTo
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
     if (!to.every((a) => EMAIL_RE.test(a))) errors.channels = 'e-mail recipients must be addresses, comma separated';
-    channels.push({ type: 'email', config: { to }, enabled: true });
+    wanted.email = { to };
   }
-  if (channels.length === 0) errors.channels = 'choose at least one channel';
+  const channels = mergeChannels(form.channels, wanted);
+  if (!channels.some((c) => c.enabled)) errors.channels = 'choose at least one channel';
 
   if (Object.keys(errors).length > 0) return { rule: null, errors };
 
-  const condition: AlertRule['condition'] = { kind: form.kind };
+  const condition: AlertRule['condition'] = { ...form.conditionRest, kind: form.kind };
   if (uses.field) condition.field = field;
   if (uses.op) condition.op = form.op;
   if (uses.aggregate) condition.aggregate = form.aggregate;
@@ -209,7 +247,7 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
 
   const rule: AlertRule = {
     ...form.rest,
-    ...(form.id ? { id: form.id } : {}),
+    id: form.id || newId(name),
     name,
     condition,
     threshold: thresholdText ? threshold : 0,
@@ -217,7 +255,48 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
     channels,
     cooldown,
   };
+  if (!form.enabled || 'enabled' in form.rest) rule.enabled = form.enabled;
   return { rule, errors };
+}
+
+const ORDER: Channel['type'][] = ['dashboard', 'webhook', 'slack', 'email'];
+
+/**
+ * The rule's channels after the form: the first channel of each type the form fills in
+ * gets the form's address on top of its other settings; one the form leaves empty is
+ * dropped if it was enabled (that is how it is turned off) and kept if it was disabled.
+ * Further channels of the same type, which the form does not show, are kept as they were.
+ */
+export function mergeChannels(original: Channel[], wanted: Partial<Record<Channel['type'], Record<string, unknown>>>): Channel[] {
+  const out: Channel[] = [];
+  const used = new Set<Channel['type']>();
+  for (const c of original) {
+    const w = wanted[c.type];
+    if (!used.has(c.type) && c.enabled !== false) {
+      used.add(c.type);
+      if (w) out.push({ ...c, config: { ...(c.config ?? {}), ...w }, enabled: true });
+      continue;
+    }
+    out.push(c);
+  }
+  for (const type of ORDER) {
+    const w = wanted[type];
+    if (w && !used.has(type)) out.push({ type, config: w, enabled: true });
+  }
+  return out;
+}
+
+/** An id for a new rule: a slug of its name and a random suffix ("slow-bash-k3x9q2"). */
+export function newId(name: string, random: () => number = Math.random): string {
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  const suffix = Math.floor(random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
+  return slug ? `${slug}-${suffix}` : `rule-${suffix}`;
 }
 
 /** "p95(duration) > 1000 over 5m" and the like, for the rules list. */
@@ -225,7 +304,7 @@ export function describeCondition(rule: AlertRule): string {
   const c = rule.condition ?? ({ kind: 'threshold' } as AlertRule['condition']);
   const op = c.op ? OP_SYMBOL[c.op] : '>';
   const filters = Object.entries(c.filters ?? {})
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => filterText(k, v))
     .join(', ');
   const where = filters ? ` where ${filters}` : '';
   const by = c.groupBy?.length ? ` by ${c.groupBy.join(', ')}` : '';

@@ -67,6 +67,8 @@ export function RulesView() {
                   </td>
                   <td>
                     <strong>{r.name}</strong>
+                    {r.enabled === false ? <span className="badge muted">disabled</span> : null}
+                    {r.readOnly ? <span className="badge muted" title="from the rules file">read-only</span> : null}
                     <div className="sub mono">{r.id}</div>
                   </td>
                   <td>{describeCondition(r)}</td>
@@ -78,12 +80,16 @@ export function RulesView() {
                   </td>
                   <td className="mono">{r.cooldown}s</td>
                   <td className="row-actions">
+                    {r.readOnly ? null : (
+                      <>
                     <button type="button" className="secondary" onClick={() => setEditing(r)}>
                       edit
                     </button>
                     <button type="button" className="danger" onClick={() => void remove(r)}>
                       delete
                     </button>
+                      </>
+                    )}
                   </td>
                 </tr>
               ))}
