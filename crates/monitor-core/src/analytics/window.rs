@@ -175,19 +175,28 @@ impl RollingOrder {
 
     /// Adds a finite value, evicting the oldest when the window is full.
     pub(super) fn push(&mut self, y: f64) {
-        if self.ring.len() == self.capacity
-            && let Some(old) = self.ring.pop_front()
-        {
-            // `total_cmp` orders every bit pattern, so the evicted value is found exactly.
-            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-            if self.sorted.get(at).is_some_and(|v| v.to_bits() == old.to_bits()) {
-                self.sorted.remove(at);
-            } else {
-                self.resort();
-            }
-        }
+        // −0 becomes +0, so `<` is a total order on the window and `==` finds a value.
+        let y = y + 0.0;
+        let evicted = if self.ring.len() == self.capacity { self.ring.pop_front() } else { None };
         self.ring.push_back(y);
-        let at = self.sorted.partition_point(|v| v.total_cmp(&y).is_lt());
+        if let Some(old) = evicted {
+            let from = self.sorted.partition_point(|v| *v < old);
+            if self.sorted.get(from) != Some(&old) {
+                // Cannot happen while ring and sorted hold the same values; recover anyway.
+                return self.resort();
+            }
+            // Replace `old` by `y` with one slide of the values between their places.
+            let to = self.sorted.partition_point(|v| *v < y);
+            if to <= from {
+                self.sorted.copy_within(to..from, to + 1);
+                self.sorted[to] = y;
+            } else {
+                self.sorted.copy_within(from + 1..to, from);
+                self.sorted[to - 1] = y;
+            }
+            return;
+        }
+        let at = self.sorted.partition_point(|v| *v < y);
         self.sorted.insert(at, y);
     }
 
@@ -281,6 +290,26 @@ mod tests {
             assert_eq!(median, naive_median(&values));
             let deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
             assert_eq!(mad_sorted(&sorted, median), naive_median(&deviations), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn rolling_order_keeps_the_last_values_sorted() {
+        // Reference: sort the last W values from scratch after every push.
+        let mut state: u64 = 11;
+        for capacity in [1, 2, 3, 8, 25] {
+            let mut window = RollingOrder::new(capacity);
+            let mut all = Vec::new();
+            for _ in 0..400 {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let v = f64::from(u32::try_from(state >> 60).unwrap_or(0)) - 7.0;
+                let v = if v == 0.0 && state % 2 == 0 { -0.0 } else { v };
+                window.push(v);
+                all.push(v);
+                let mut expected: Vec<f64> = all[all.len().saturating_sub(capacity)..].to_vec();
+                expected.sort_by(f64::total_cmp);
+                assert_eq!(window.sorted, expected, "capacity {capacity}");
+            }
         }
     }
 
