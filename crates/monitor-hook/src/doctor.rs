@@ -116,7 +116,14 @@ fn check_settings(r: &mut Report, input: &DoctorInput) {
             r.push(Level::Warn, "`claude --version` did not answer: cannot check which hook events it knows")
         }
     }
+    let mut seen = Vec::new();
     for path in &input.settings {
+        // The user file and the project file are one file when run from $HOME.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(_) => continue,

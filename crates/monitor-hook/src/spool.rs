@@ -321,8 +321,9 @@ impl Spool {
                     break;
                 }
                 Err(e) => {
-                    // Refused fails in microseconds: retry on the very next hook call.
-                    let wait_s = if matches!(e, HttpError::Refused) { 0 } else { backoff_s(ship.failures) };
+                    // Refused or reset fails in microseconds: retry on the very next hook
+                    // call. Only a timeout costs every call its full wait, so only it backs off.
+                    let wait_s = if matches!(e, HttpError::Timeout) { backoff_s(ship.failures) } else { 0 };
                     let message = e.to_string();
                     self.note_failure(&mut ship, &message, wait_s)?;
                     report.error = Some(message);
