@@ -543,6 +543,14 @@ fn configs_speak_the_wire_format() {
     let trend_config: TrendConfig = serde_json::from_str(r#"{"lastN":20}"#).unwrap();
     assert_eq!(trend_config, TrendConfig { last_n: 20, ..TrendConfig::default() });
     assert!(TrendConfig { confidence: 1.0, ..TrendConfig::default() }.validate().is_err());
+    for bad in [
+        r#"{"confidence":1.5}"#,
+        r#"{"horizon":1000000}"#,
+        r#"{"flatTolerance":-0.1}"#,
+        r#"{"lastN":5,"x":1}"#,
+    ] {
+        assert!(serde_json::from_str::<TrendConfig>(bad).is_err(), "{bad}");
+    }
 
     // Invalid settings given in code are clamped, not a panic.
     let detector = StreamingDetector::new(AnomalyConfig {

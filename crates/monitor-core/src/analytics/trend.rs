@@ -12,7 +12,8 @@
 //!   `± t_{(1+c)/2, n−2}·s·√(1 + 1/n + (x_h − x̄)²/Σ(x − x̄)²)` (Student's t from statrs),
 //!   at timestamps that continue the median spacing.
 //!
-//! Same model as Prometheus' `predict_linear`. Non-finite values are left out; values
+//! The least-squares line of Prometheus' `predict_linear`, on steps instead of seconds;
+//! Holt's double exponential smoothing would be the adaptive alternative. Non-finite values are left out; values
 //! are rescaled by a power of two (exactly) before the sums, so huge inputs give finite
 //! results, saturated at `±f64::MAX` where the true value is beyond it.
 
@@ -76,9 +77,10 @@ pub struct Trend {
     pub forecast: Vec<ForecastPoint>,
 }
 
-/// Settings of [`trend`].
+/// Settings of [`trend`]. In JSON every field is optional and an invalid one is
+/// rejected with [`TrendConfig::validate`]'s reason.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[serde(rename_all = "camelCase", try_from = "TrendConfigWire")]
 pub struct TrendConfig {
     /// Fit the last this many points (by time); 0 means all. Default 100.
     pub last_n: usize,
@@ -93,6 +95,34 @@ pub struct TrendConfig {
 impl Default for TrendConfig {
     fn default() -> Self {
         TrendConfig { last_n: 100, horizon: 5, flat_tolerance: 0.05, confidence: 0.95 }
+    }
+}
+
+/// The JSON form of [`TrendConfig`], before validation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+struct TrendConfigWire {
+    last_n: usize,
+    horizon: usize,
+    flat_tolerance: f64,
+    confidence: f64,
+}
+
+impl Default for TrendConfigWire {
+    fn default() -> Self {
+        let TrendConfig { last_n, horizon, flat_tolerance, confidence } = TrendConfig::default();
+        TrendConfigWire { last_n, horizon, flat_tolerance, confidence }
+    }
+}
+
+impl TryFrom<TrendConfigWire> for TrendConfig {
+    type Error = Error;
+
+    fn try_from(wire: TrendConfigWire) -> Result<Self> {
+        let TrendConfigWire { last_n, horizon, flat_tolerance, confidence } = wire;
+        let config = TrendConfig { last_n, horizon, flat_tolerance, confidence };
+        config.validate()?;
+        Ok(config)
     }
 }
 
