@@ -97,6 +97,10 @@ struct Shared {
     effects_task: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     seq: AtomicU64,
+    /// Per (rule, channel, instance): the completion signal of the newest delivery, so the
+    /// next one waits for it and a receiver never sees `resolved` before `firing`.
+    /// std Mutex: held only to swap an entry.
+    order: Mutex<HashMap<String, (u64, oneshot::Receiver<()>)>>,
 }
 
 /// The alert engine; cloning shares it.
@@ -182,6 +186,7 @@ impl AlertEngine {
             effects_task: Mutex::new(None),
             closed: AtomicBool::new(false),
             seq: AtomicU64::new(0),
+            order: Mutex::new(HashMap::new()),
         });
         let engine = AlertEngine { shared: shared.clone() };
 
@@ -770,7 +775,33 @@ async fn start_deliveries(shared: &Arc<Shared>, rule: &CompiledRule, n: Notifica
 fn spawn_delivery(shared: &Arc<Shared>, delivery: Delivery) {
     match channels::parse_channel(&delivery.channel) {
         Ok(spec) => {
-            shared.deliveries.spawn(run_delivery(shared.clone(), delivery, spec));
+            let key = format!(
+                "{}:{}:{}",
+                delivery.rule_id, delivery.channel_index, delivery.notification.fingerprint
+            );
+            let generation = shared.seq.fetch_add(1, Ordering::Relaxed);
+            let (done, turn) = oneshot::channel::<()>();
+            let previous = shared
+                .order
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), (generation, turn))
+                .map(|(_, rx)| rx);
+            let shared = shared.clone();
+            shared.deliveries.clone().spawn(async move {
+                if let Some(previous) = previous {
+                    tokio::select! {
+                        _ = previous => {}
+                        () = shared.delivery_cancel.cancelled() => return,
+                    }
+                }
+                run_delivery(shared.clone(), delivery, spec).await;
+                drop(done);
+                let mut order = shared.order.lock().unwrap_or_else(|e| e.into_inner());
+                if order.get(&key).is_some_and(|(g, _)| *g == generation) {
+                    order.remove(&key);
+                }
+            });
         }
         Err(e) => {
             tracing::error!(id = %delivery.id, error = %e, "dropping a delivery whose channel no longer parses");

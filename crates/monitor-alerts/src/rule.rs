@@ -753,8 +753,18 @@ pub fn parse_rules_file(path: &Path, text: &str) -> Result<Vec<AlertRule>, Strin
 fn describe_parse_error<E: std::fmt::Display>(err: serde_path_to_error::Error<E>, _text: &str) -> String {
     let path = err.path().to_string();
     let inner = err.into_inner().to_string();
-    // The path reads `rules[2].condition.op`; say which rule that is in words too.
-    format!("{path}: {}", inner.lines().next().unwrap_or(&inner).trim())
+    // TOML errors come as `TOML parse error at line L, column C`, a snippet, then the
+    // reason: keep the reason and the position on one line.
+    let lines: Vec<&str> = inner.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let reason = match lines.as_slice() {
+        [first, .., last] if first.contains(" at line ") => {
+            let position = first.split(" at ").nth(1).unwrap_or("");
+            format!("{last} (at {position})")
+        }
+        [first, ..] => (*first).to_owned(),
+        [] => inner.clone(),
+    };
+    format!("{path}: {reason}")
 }
 
 #[cfg(test)]

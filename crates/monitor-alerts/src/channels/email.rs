@@ -1,12 +1,14 @@
 //! E-mail over SMTP with lettre: subject `[FIRING] name (severity): summary`, a plain-text
-//! body with the value, threshold, labels and links. The SMTP server (host, port,
+//! body with the value, threshold, labels and links (ASCII unless the rule's own text is
+//! not, so it travels as 7bit and reads as written). The SMTP server (host, port,
 //! none | starttls | tls, credentials) is engine configuration ([`crate::SmtpConfig`]);
 //! a rule's channel only says who gets the mail, so rules carry no secrets.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -78,7 +80,7 @@ pub fn render(n: &Notification) -> (String, String) {
     let summary = alert.annotations.get("summary").cloned().unwrap_or_else(|| n.condition_text.clone());
     let subject = format!("[{word}] {} ({}): {summary}", alert.name, alert.severity);
     let mut body = String::new();
-    let _ = writeln!(body, "{word} · {}\n", alert.name);
+    let _ = writeln!(body, "{word}: {}\n", alert.name);
     let _ = writeln!(body, "{summary}");
     if let Some(description) = alert.annotations.get("description") {
         let _ = writeln!(body, "{description}");
@@ -93,7 +95,7 @@ pub fn render(n: &Notification) -> (String, String) {
         n.value_text(),
         crate::template::format_value(n.threshold)
     );
-    let scope = n.scope_text();
+    let scope = n.scope_text_with(", ");
     if !scope.is_empty() {
         let _ = writeln!(body, "Scope:     {scope}");
     }
@@ -109,7 +111,7 @@ pub fn render(n: &Notification) -> (String, String) {
         }
     }
     let _ = writeln!(body);
-    let _ = writeln!(body, "Rule:          {}", n.generator_url());
+    let _ = writeln!(body, "Rule URL:      {}", n.generator_url());
     let _ = writeln!(body, "Active alerts: {}/api/alerts", n.external_url);
     let _ = writeln!(body, "Fingerprint:   {}", n.fingerprint);
     (subject, body)
@@ -146,6 +148,23 @@ fn transport(smtp: &SmtpConfig, timeout: Duration) -> Result<AsyncSmtpTransport<
     Ok(builder.build())
 }
 
+/// 7bit when the text allows it (ASCII without NUL, lines within RFC 5322's 998
+/// characters), so the mail reads as written; otherwise lettre's choice of
+/// quoted-printable or base64. (lettre alone switches to quoted-printable past 76
+/// characters, which breaks long label lines with `=` soft breaks.)
+fn encode_body(text: String) -> Body {
+    let plain = text.is_ascii()
+        && !text.contains('\0')
+        && !text.contains('\r')
+        && text.lines().all(|l| l.len() <= 998);
+    if plain {
+        let crlf = text.replace('\n', "\r\n");
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text)
+    }
+}
+
 pub(crate) async fn send(
     smtp: &SmtpConfig,
     config: &EmailConfig,
@@ -164,6 +183,7 @@ pub(crate) async fn send(
             Err(e) => return Outcome::Fail { error: format!("recipient `{to}`: {e}") },
         }
     }
+    let body = encode_body(body);
     let message = match builder.body(body) {
         Ok(m) => m,
         Err(e) => return Outcome::Fail { error: format!("message: {e}") },

@@ -59,6 +59,11 @@ impl Notification {
 
     /// The group's dimensions in words: `project p1 · session s-7`.
     pub fn scope_text(&self) -> String {
+        self.scope_text_with(" · ")
+    }
+
+    /// [`Notification::scope_text`] with another separator.
+    pub fn scope_text_with(&self, separator: &str) -> String {
         self.group_labels
             .iter()
             .filter(|(k, _)| k.as_str() != "alertname")
@@ -72,7 +77,7 @@ impl Notification {
                 format!("{name} {v}")
             })
             .collect::<Vec<_>>()
-            .join(" · ")
+            .join(separator)
     }
 
     /// The value against the threshold: `4210 > 2000`, or just the value when no
