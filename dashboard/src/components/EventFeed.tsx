@@ -3,7 +3,7 @@ import { queryRaw } from '../api/client';
 import type { MetricEvent } from '../api/types';
 import { describePayload, formatClock } from '../lib/format';
 import { matchesFilters, mergeByTime, mergeNewest, type FeedFilters } from '../lib/filter';
-import { useAuth } from '../lib/hooks';
+import { useAuth, useDebounced } from '../lib/hooks';
 import { useLive } from '../lib/live';
 import { TypeBadge } from './Badges';
 
@@ -29,20 +29,36 @@ export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: E
   // Bumped when the stream resyncs: what it missed is fetched from the store.
   const [reload, setReload] = useState(0);
 
+  // The store is asked with the dimension filters, so filtering finds older events too;
+  // typing in the text boxes waits for a pause before asking.
+  const serverFilters = useDebounced(
+    JSON.stringify({
+      type: filters.type,
+      source: filters.source,
+      agentType: filters.agentType,
+      projectId: filters.projectId,
+      sessionId: filters.sessionId,
+    }),
+    300,
+  );
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+
   useEffect(() => {
     const abort = new AbortController();
-    queryRaw({ limit: cap }, abort.signal).then(
+    const f = JSON.parse(serverFilters) as FeedFilters;
+    queryRaw({ limit: cap, ...f }, abort.signal).then(
       (a) => {
         setError(null);
-        // Live events may have arrived while this was in flight: keep them on top.
-        setEvents((cur) => mergeByTime(a.data, cur, cap));
+        // Live events may have arrived while this was in flight: keep those that match.
+        setEvents((cur) => mergeByTime(a.data, cur.filter((e) => matchesFilters(e, { ...filtersRef.current, text: undefined })), cap));
       },
       (e: unknown) => {
         if (!abort.signal.aborted) setError(e instanceof Error ? e.message : String(e));
       },
     );
     return () => abort.abort();
-  }, [cap, auth.version, reload]);
+  }, [cap, auth.version, reload, serverFilters]);
 
   useLive((m) => {
     if (m.kind === 'resync') setReload((n) => n + 1);

@@ -136,7 +136,7 @@ export function RuleEditor({
           'Filters',
           'condition.filters',
           <input value={form.filters} onChange={set('filters')} data-testid="rule-filters" />,
-          'key=value, comma separated',
+          'key=value, key=a|b, key!=value; comma separated',
         )}
         {row('Group by', 'condition.groupBy', <input value={form.groupBy} onChange={set('groupBy')} />, 'e.g. sessionId')}
         {row(

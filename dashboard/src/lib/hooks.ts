@@ -70,3 +70,13 @@ export function parseRoute(hash: string): { path: string[]; query: URLSearchPara
     query: new URLSearchParams(q < 0 ? '' : h.slice(q + 1)),
   };
 }
+
+/** `value`, once it has stopped changing for `ms`. */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const h = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(h);
+  }, [value, ms]);
+  return v;
+}
