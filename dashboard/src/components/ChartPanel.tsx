@@ -66,7 +66,6 @@ export function ChartPanel() {
     }
     return rangeEndingNow(RANGE_MS[preset]);
     // live and slide move a range that ends now
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [preset, custom, live, slide]);
 
   const query = useAsync<QueryAnswer<AggPoint>>(
@@ -88,12 +87,10 @@ export function ChartPanel() {
   const groupKeys = groupBy ? groupBy.split(',') : [];
   const { data, hidden } = useMemo(
     () => limitSeries(buildSeries(query.data?.data ?? [], effectiveStat, groupKeys), 12),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [query.data, effectiveStat, groupBy],
   );
   const markers = useMemo(
     () => anomalyMarkers(anomalies.data ?? [], data, groupKeys),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [anomalies.data, data, groupBy],
   );
   const md = query.data?.metadata;

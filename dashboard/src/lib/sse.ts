@@ -119,7 +119,7 @@ export type ConnectionState =
 
 /** Delay before reconnect attempt `attempt` (0-based): 250 ms doubling to `max`, with
  * up to 20% jitter so many tabs do not come back in lock-step. */
-export function backoffDelay(attempt: number, max = 3000, random: () => number = Math.random): number {
+export function backoffDelay(attempt: number, max = 2000, random: () => number = Math.random): number {
   const base = Math.min(max, 250 * 2 ** Math.min(attempt, 16));
   return Math.round(base * (1 - 0.2 * random()));
 }
@@ -163,7 +163,7 @@ export class LiveStream {
       fetch: (...a) => globalThis.fetch(...a),
       setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
       clearTimeout: (h) => globalThis.clearTimeout(h as number),
-      maxDelay: 3000,
+      maxDelay: 2000,
       idleTimeout: 45_000,
       random: Math.random,
       ...options,
