@@ -31,6 +31,12 @@ pub struct Cli {
     /// Log format: `text` or `json`.
     #[arg(long, env = "MONITOR_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// PEM certificate chain; with `--tls-key`, serve HTTPS (TLS 1.3 only).
+    #[arg(long, env = "MONITOR_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "MONITOR_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Everything the server can be told; see `examples/monitor.toml`.
@@ -59,6 +65,20 @@ pub struct Config {
     pub stream: StreamConfig,
     /// The query result cache.
     pub query: QueryConfig,
+    /// API keys, roles, project access and rate limits.
+    pub auth: crate::auth::AuthConfig,
+    /// HTTPS (TLS 1.3 only) when a certificate and key are given.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: certificate and key files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -75,6 +95,8 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             stream: StreamConfig::default(),
             query: QueryConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -182,6 +204,12 @@ impl Config {
         if let Some(v) = &cli.log_format {
             config.log_format = v.clone();
         }
+        if let Some(v) = &cli.tls_cert {
+            config.tls.cert = Some(v.clone());
+        }
+        if let Some(v) = &cli.tls_key {
+            config.tls.key = Some(v.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -209,6 +237,9 @@ impl Config {
             return Err(bad("log_format", "must be `text` or `json`"));
         }
         self.store_url()?;
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(bad("tls", "give both a certificate (--tls-cert) and a key (--tls-key)"));
+        }
         if self.collector.capacity == 0 || self.collector.batch_size == 0 {
             return Err(bad("collector", "capacity and batch_size must be at least 1"));
         }

@@ -6,11 +6,11 @@
 //! answering `202` — so `202` means durable and visible. Overload answers `503` with
 //! `Retry-After` and then nothing of the request was stored.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use monitor_core::validate::{ValidationError, event_from_slice, event_from_value};
@@ -18,6 +18,7 @@ use monitor_core::{EventRef, MetricEvent, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::auth::{AuditNote, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -40,11 +41,27 @@ pub struct IngestOutcome {
     pub accepted: usize,
     /// Events refused, with index and reason.
     pub rejected: Vec<Rejected>,
+    /// Events refused because the key may not write their project.
+    #[serde(skip)]
+    pub forbidden: usize,
+    /// Projects written, for the audit trail.
+    #[serde(skip)]
+    pub projects: std::collections::BTreeSet<String>,
 }
 
 impl IntoResponse for IngestOutcome {
     fn into_response(self) -> Response {
-        let status = if self.accepted == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
+        let status = match (self.accepted, self.forbidden) {
+            (0, f) if f > 0 && f == self.rejected.len() => StatusCode::FORBIDDEN,
+            (0, _) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::ACCEPTED,
+        };
+        let note = AuditNote(format!(
+            "accepted={} rejected={} projects={}",
+            self.accepted,
+            self.rejected.len(),
+            self.projects.iter().cloned().collect::<Vec<_>>().join(",")
+        ));
         let mut body = serde_json::to_value(&self).unwrap_or(Value::Null);
         if self.accepted == 0 {
             let reason = match self.rejected.as_slice() {
@@ -54,7 +71,9 @@ impl IntoResponse for IngestOutcome {
             };
             body["error"] = Value::String(reason);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(note);
+        response
     }
 }
 
@@ -68,13 +87,31 @@ pub async fn ingest(
     state: &AppState,
     parsed: Vec<Result<MetricEvent, ValidationError>>,
     transport: &'static str,
+    caller: &Caller,
 ) -> Result<IngestOutcome, ApiError> {
     let now = Timestamp::now();
     let mut outcome = IngestOutcome::default();
     let mut good: Vec<EventRef> = Vec::with_capacity(parsed.len());
     for (index, item) in parsed.into_iter().enumerate() {
+        let item = match (item, caller) {
+            (Ok(event), Some(principal)) => match authorize(event, principal) {
+                Ok(event) => Ok(event),
+                Err(error) => {
+                    outcome.forbidden += 1;
+                    Err(error)
+                }
+            },
+            (item, _) => item,
+        };
         match item.and_then(|event| state.collector.prepare(event, now)) {
-            Ok(event) => good.push(event),
+            Ok(event) => {
+                if let Some(p) = &event.project_id
+                    && outcome.projects.len() < 64
+                {
+                    outcome.projects.insert(p.clone());
+                }
+                good.push(event)
+            }
             Err(error) => outcome.rejected.push(rejected(index, &error)),
         }
     }
@@ -82,6 +119,9 @@ pub async fn ingest(
         .increment(outcome.rejected.len() as u64);
     if good.is_empty() {
         return Ok(outcome);
+    }
+    if let Some(principal) = caller {
+        state.auth.charge(&principal.key_id, true, good.len() as f64)?;
     }
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable {
@@ -135,6 +175,31 @@ pub async fn ingest(
     Ok(outcome)
 }
 
+/// Applies a writer key's project scope and tags: an event for another project is
+/// refused; an event without a project gets the key's project when it has exactly one.
+fn authorize(
+    mut event: MetricEvent,
+    principal: &crate::auth::Principal,
+) -> Result<MetricEvent, ValidationError> {
+    if let Some(allowed) = &principal.projects
+        && event.project_id.is_none()
+        && let [only] = allowed.as_slice()
+    {
+        event.project_id = Some(only.clone());
+    }
+    if !principal.allows_project(event.project_id.as_deref()) {
+        let project = event.project_id.as_deref().unwrap_or("(none)");
+        return Err(ValidationError::new(
+            "projectId",
+            format!("forbidden: key `{}` may not write project `{project}`", principal.key_id),
+        ));
+    }
+    for (key, value) in &principal.tags {
+        event.tags.insert(key.clone(), value.clone());
+    }
+    Ok(event)
+}
+
 async fn read_limited(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
     let limit = state.config.http.max_body_bytes;
     match http_body_util::Limited::new(body, limit).collect().await {
@@ -161,7 +226,12 @@ fn body_error(error: Box<dyn std::error::Error + Send + Sync>, limit: usize) -> 
 }
 
 /// `POST /api/events`: one event object or a JSON array of them.
-pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<IngestOutcome, ApiError> {
+pub async fn post_events(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    body: Body,
+) -> Result<IngestOutcome, ApiError> {
+    let caller = caller.and_then(|Extension(c)| c);
     let bytes = read_limited(&state, body).await?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("invalid JSON: {e}")))?;
@@ -170,12 +240,17 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<In
         object @ Value::Object(_) => vec![event_from_value(object)],
         _ => return Err(ApiError::field("body", "expected an event object or an array of events")),
     };
-    ingest(&state, parsed, "http").await
+    ingest(&state, parsed, "http", &caller).await
 }
 
 /// `POST /api/events/batch`: NDJSON, one event per line, blank lines ignored. Lines are
 /// parsed as the body streams in, so the raw body is never held whole.
-pub async fn post_batch(State(state): State<AppState>, body: Body) -> Result<IngestOutcome, ApiError> {
+pub async fn post_batch(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    body: Body,
+) -> Result<IngestOutcome, ApiError> {
+    let caller = caller.and_then(|Extension(c)| c);
     let limit = state.config.http.max_body_bytes;
     let mut stream = http_body_util::Limited::new(body, limit).into_data_stream();
     let mut pending: Vec<u8> = Vec::new();
@@ -191,7 +266,7 @@ pub async fn post_batch(State(state): State<AppState>, body: Body) -> Result<Ing
         pending.drain(..start);
     }
     parse_line(&pending, &mut parsed);
-    ingest(&state, parsed, "ndjson").await
+    ingest(&state, parsed, "ndjson", &caller).await
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use monitor_core::query::DataSource;
 use monitor_core::time::MICROS_PER_HOUR;
 use monitor_core::{Aggregation, Dimension, Filter, FilterOp, Query, QueryResult, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params;
 use crate::state::AppState;
@@ -251,14 +252,28 @@ fn record(result: &QueryResult, started: Instant) {
 }
 
 /// `GET /api/metrics/query`.
-pub async fn get_query(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let request = parse_get(query_pairs(raw.as_deref())?, &["access_token"])?;
+pub async fn get_query(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut request = parse_get(query_pairs(raw.as_deref())?, &["access_token"])?;
+    if let Some(Extension(Some(principal))) = caller {
+        principal.scope(&mut request.query.filters)?;
+    }
     Ok(Json(run(&state, &request).await?).into_response())
 }
 
 /// `POST /api/metrics/query`.
-pub async fn post_query(State(state): State<AppState>, body: bytes::Bytes) -> Result<Response, ApiError> {
-    let request = parse_post(&body)?;
+pub async fn post_query(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let mut request = parse_post(&body)?;
+    if let Some(Extension(Some(principal))) = caller {
+        principal.scope(&mut request.query.filters)?;
+    }
     Ok(Json(run(&state, &request).await?).into_response())
 }
 

@@ -52,6 +52,10 @@ pub struct Inner {
     pub ready: AtomicBool,
     /// Cancelled when the server shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
+    /// Keys, roles and rate limits.
+    pub auth: crate::auth::Auth,
+    /// The audit trail (records nothing when authentication is off).
+    pub audit: crate::audit::Audit,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,10 +97,33 @@ impl AppState {
             shutdown: duration("shutdown_timeout", &config.shutdown_timeout)?,
             maintenance: duration("maintenance_interval", &config.maintenance_interval)?,
         };
+        // Counters recorded before the recorder exists are lost, so install it first.
+        crate::health::prometheus();
         let bus = Bus::with_history(config.stream.subscriber_buffer, config.stream.history);
         let collector = Collector::start(store.clone(), bus.clone(), config.collector.clone())
             .map_err(|e| StartError::Other(e.to_string()))?;
         let cache = QueryCache::new(config.query.cache_entries);
+        let stored_keys = store
+            .load_state(crate::auth::KEYS_NAMESPACE)
+            .await
+            .map_err(|e| StartError::Store(format!("cannot load API keys: {e}")))?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value::<crate::auth::KeyConfig>(v).ok())
+            .collect();
+        let auth = crate::auth::Auth::new(&config.auth, stored_keys).map_err(StartError::Other)?;
+        let addr = config.listen_addr()?;
+        if !auth.enabled() && !addr.ip().is_loopback() {
+            return Err(StartError::Other(format!(
+                "refusing to listen on {addr} without API keys: anyone on the network could read and write. \
+                 Add a key to the config file, e.g.\n\n  [[auth.keys]]\n  id = \"admin\"\n  hash = \"sha256:<output of: printf %s YOUR-KEY | sha256sum>\"\n  role = \"admin\"\n  projects = [\"*\"]\n\nor listen on 127.0.0.1"
+            )));
+        }
+        let shutdown = CancellationToken::new();
+        let audit = if auth.enabled() {
+            crate::audit::Audit::start(store.clone(), config.data_dir.join("audit.log"), shutdown.clone())
+        } else {
+            crate::audit::Audit::disabled()
+        };
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
@@ -106,7 +133,9 @@ impl AppState {
                 bus,
                 cache,
                 ready: AtomicBool::new(false),
-                shutdown: CancellationToken::new(),
+                shutdown,
+                auth,
+                audit,
             }),
         };
         state.spawn_maintenance();

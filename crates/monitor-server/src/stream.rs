@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -10,6 +11,7 @@ use monitor_core::bus::Resume;
 use monitor_core::{BusMessage, Filter, Received, Subscription, SubscriptionFilter};
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params;
 use crate::query_api::query_pairs;
@@ -66,10 +68,14 @@ struct StreamState {
 /// recent-message ring, and a `lagged` event says how many were missed.
 pub async fn sse(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let (filter, mut last_id) = subscription_filter(query_pairs(raw.as_deref())?, &["access_token"])?;
+    let (mut filter, mut last_id) = subscription_filter(query_pairs(raw.as_deref())?, &["access_token"])?;
+    if let Some(Extension(Some(principal))) = caller {
+        principal.scope(&mut filter.filters)?;
+    }
     if let Some(header) = headers.get("last-event-id") {
         let text = header.to_str().map_err(|_| ApiError::field("Last-Event-ID", "not ASCII"))?;
         last_id = Some(parse_id(text)?);

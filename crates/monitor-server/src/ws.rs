@@ -5,6 +5,7 @@
 //! Server → client: `{"kind":"ack",…}`, `{"kind":"event","seq":N,"data":{…}}`,
 //! `{"kind":"alert","seq":N,"data":{…}}`, `{"kind":"error","error":"…"}`.
 
+use axum::Extension;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -12,6 +13,7 @@ use monitor_core::validate::event_from_value;
 use monitor_core::{BusMessage, Received, Subscription, SubscriptionFilter};
 use serde_json::{Value, json};
 
+use crate::auth::{Caller, Need, permits};
 use crate::error::ApiError;
 use crate::ingest::ingest;
 use crate::params;
@@ -21,16 +23,18 @@ use crate::state::AppState;
 /// Upgrades to a WebSocket session.
 pub async fn upgrade(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     RawQuery(raw): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let caller = caller.and_then(|Extension(c)| c);
     for (key, _) in query_pairs(raw.as_deref())? {
         if key != "access_token" {
             return Err(ApiError::field(&key, format!("unknown parameter `{key}`")));
         }
     }
     let max = state.config.http.max_body_bytes;
-    Ok(ws.max_message_size(max).on_upgrade(move |socket| session(state, socket)))
+    Ok(ws.max_message_size(max).on_upgrade(move |socket| session(state, socket, caller)))
 }
 
 async fn next_message(subscription: &mut Option<Subscription>) -> Option<Received> {
@@ -40,7 +44,7 @@ async fn next_message(subscription: &mut Option<Subscription>) -> Option<Receive
     }
 }
 
-async fn session(state: AppState, mut socket: WebSocket) {
+async fn session(state: AppState, mut socket: WebSocket, caller: Caller) {
     metrics::counter!("monitor_stream_connections_total", "transport" => "ws").increment(1);
     let mut subscription: Option<Subscription> = None;
     let mut ping = tokio::time::interval(state.timeouts.keepalive);
@@ -48,9 +52,9 @@ async fn session(state: AppState, mut socket: WebSocket) {
     loop {
         let outgoing = tokio::select! {
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => handle(&state, text.as_str(), &mut subscription).await,
+                Some(Ok(Message::Text(text))) => handle(&state, &caller, text.as_str(), &mut subscription).await,
                 Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
-                    Ok(text) => handle(&state, text, &mut subscription).await,
+                    Ok(text) => handle(&state, &caller, text, &mut subscription).await,
                     Err(_) => Some(error_json("message is not valid UTF-8", None)),
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -82,6 +86,10 @@ async fn session(state: AppState, mut socket: WebSocket) {
     }
 }
 
+fn may(caller: &Caller, need: Need) -> bool {
+    caller.as_ref().is_none_or(|p| permits(p.role, need))
+}
+
 fn encode(seq: u64, message: &BusMessage) -> Value {
     match message {
         BusMessage::Event(event) => json!({ "kind": "event", "seq": seq, "data": event.as_ref() }),
@@ -97,7 +105,12 @@ fn error_json(message: &str, reference: Option<&Value>) -> Value {
     v
 }
 
-async fn handle(state: &AppState, text: &str, subscription: &mut Option<Subscription>) -> Option<Value> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+    subscription: &mut Option<Subscription>,
+) -> Option<Value> {
     let request: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return Some(error_json(&format!("invalid JSON: {e}"), None)),
@@ -105,11 +118,17 @@ async fn handle(state: &AppState, text: &str, subscription: &mut Option<Subscrip
     let reference = request.get("ref").cloned();
     let op = request.get("op").and_then(Value::as_str).unwrap_or("");
     let mut answer = match op {
+        "subscribe" if !may(caller, Need::Read) => error_json("forbidden: this key may not subscribe", None),
+        "ingest" if !may(caller, Need::Ingest) => error_json("forbidden: this key may not ingest", None),
         "subscribe" => {
             let filters = match request.get("filters") {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(value) => params::filters_from_json(value),
             };
+            let filters = filters.and_then(|mut f| match caller {
+                Some(principal) => principal.scope(&mut f).map(|()| f),
+                None => Ok(f),
+            });
             match filters {
                 Ok(filters) => {
                     let wants = |key: &str| request.get(key).and_then(Value::as_bool).unwrap_or(true);
@@ -131,7 +150,7 @@ async fn handle(state: &AppState, text: &str, subscription: &mut Option<Subscrip
         "ingest" => match request.get("events") {
             Some(Value::Array(items)) => {
                 let parsed = items.iter().cloned().map(event_from_value).collect();
-                match ingest(state, parsed, "ws").await {
+                match ingest(state, parsed, "ws", caller).await {
                     Ok(outcome) => json!({
                         "kind": if outcome.accepted == 0 { "error" } else { "ack" },
                         "op": "ingest",
@@ -147,7 +166,7 @@ async fn handle(state: &AppState, text: &str, subscription: &mut Option<Subscrip
                 }
             }
             Some(object @ Value::Object(_)) => {
-                match ingest(state, vec![event_from_value(object.clone())], "ws").await {
+                match ingest(state, vec![event_from_value(object.clone())], "ws", caller).await {
                     Ok(outcome) => json!({
                         "kind": if outcome.accepted == 0 { "error" } else { "ack" },
                         "op": "ingest", "accepted": outcome.accepted, "rejected": outcome.rejected,
