@@ -3,8 +3,9 @@
 -- Times are microseconds since the Unix epoch (UTC). Absent dimensions are NULL.
 
 -- Raw events: one row per event id (the UNIQUE index makes ingest idempotent).
--- `body` is the event's wire JSON, so events read back exactly as written; the
--- dimension and numeric columns serve filters, indexes and aggregation.
+-- `payload` and `tags` are the wire JSON of those parts (tags NULL when there are none);
+-- with the columns they rebuild the event exactly as written. The REAL columns hold the
+-- rolled-up payload fields (`success` as 1/0) for filters-free aggregation and exactness.
 CREATE TABLE events (
     seq                INTEGER PRIMARY KEY,
     id                 TEXT    NOT NULL,
@@ -23,7 +24,8 @@ CREATE TABLE events (
     coordination_score REAL,
     latency_ms         REAL,
     score              REAL,
-    body               TEXT    NOT NULL
+    payload            TEXT    NOT NULL,
+    tags               TEXT
 );
 CREATE UNIQUE INDEX events_id ON events (id);
 CREATE INDEX events_ts ON events (ts);

@@ -7,6 +7,8 @@ use monitor_core::event::{Event, Payload, ROLLUP_FIELDS};
 use monitor_core::rollup::{FieldStats, RollupCell, RollupKey};
 use monitor_core::sketch::Sketch;
 use monitor_core::time::Timestamp;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Row};
 
@@ -18,12 +20,12 @@ pub(crate) const FIELD_COLUMNS: [&str; ROLLUP_FIELDS.len()] =
 
 /// Columns written for each event, in order.
 pub(crate) const EVENT_COLUMNS: &str = "id, ts, ingested_at, source, type, project_id, session_id, agent_type, \
-     operation, duration, memory_usage, cpu_usage, success, coordination_score, latency_ms, score, body";
-const EVENT_PARAMS: usize = 17;
+     operation, duration, memory_usage, cpu_usage, success, coordination_score, latency_ms, score, payload, tags";
+const EVENT_PARAMS: usize = 18;
 
 /// Columns read to rebuild an event, in order (see [`decode_event`]).
-pub(crate) const EVENT_READ_COLUMNS: &str =
-    "body, duration, memory_usage, cpu_usage, coordination_score, latency_ms, score";
+pub(crate) const EVENT_READ_COLUMNS: &str = "id, ts, ingested_at, source, type, project_id, session_id, agent_type, \
+     payload, tags, duration, memory_usage, cpu_usage, coordination_score, latency_ms, score";
 
 /// Parameters per rollup row: bucket, key id, count, then five per field.
 const CELL_PARAMS: usize = 3 + 5 * ROLLUP_FIELDS.len();
@@ -55,21 +57,53 @@ pub(crate) fn push_event(args: &mut SqliteArguments, event: &Event) -> Result<()
     for index in 0..ROLLUP_FIELDS.len() {
         args.add(event.payload.rollup_value(index)).map_err(bind_err)?;
     }
-    args.add(event.to_json()).map_err(bind_err)?;
+    let payload = serde_json::to_string(&event.payload)
+        .map_err(|e| Error::Corrupt(format!("event {} does not encode: {e}", event.id)))?;
+    args.add(payload).map_err(bind_err)?;
+    let tags = if event.tags.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&event.tags)
+                .map_err(|e| Error::Corrupt(format!("event {} does not encode: {e}", event.id)))?,
+        )
+    };
+    args.add(tags).map_err(bind_err)?;
     Ok(())
 }
 
 /// Rebuilds an event from [`EVENT_READ_COLUMNS`] starting at column `first`.
 ///
-/// The body is the wire JSON; the known numeric fields are taken from their REAL
-/// columns, which hold the exact `f64` (JSON float parsing is not always bit-exact).
+/// The parts are reassembled into the wire JSON shape and read by `Event`'s own
+/// deserializer; the known numeric fields are then taken from their REAL columns, which
+/// hold the exact `f64` (JSON float parsing is not always bit-exact).
 pub(crate) fn decode_event(row: &SqliteRow, first: usize) -> Result<Event> {
-    let body: &str = row.try_get(first).map_err(|e| Error::sqlx("reading an event", e))?;
-    let mut event: Event = serde_json::from_str(body)
-        .map_err(|e| Error::Corrupt(format!("stored event does not parse: {e}")))?;
-    let column = |i: usize| -> Result<Option<f64>> {
-        row.try_get::<Option<f64>, _>(first + 1 + i).map_err(|e| Error::sqlx("reading an event", e))
+    let read_err = |e| Error::sqlx("reading an event", e);
+    let text =
+        |i: usize| -> Result<Option<&str>> { row.try_get::<Option<&str>, _>(first + i).map_err(read_err) };
+    let time = |i: usize| -> Result<Value> {
+        let micros: i64 = row.try_get(first + i).map_err(read_err)?;
+        Ok(Value::String(Timestamp::from_micros(micros).to_rfc3339()))
     };
+    let corrupt =
+        |what: &str, e: serde_json::Error| Error::Corrupt(format!("stored event {what} does not parse: {e}"));
+    let mut object = Map::with_capacity(10);
+    object.insert("id".into(), Value::String(text(0)?.unwrap_or_default().to_owned()));
+    object.insert("timestamp".into(), time(1)?);
+    object.insert("ingestedAt".into(), time(2)?);
+    for (i, name) in [(3, "source"), (4, "type"), (5, "projectId"), (6, "sessionId"), (7, "agentType")] {
+        if let Some(v) = text(i)? {
+            object.insert(name.into(), Value::String(v.to_owned()));
+        }
+    }
+    let payload: Value = serde_json::from_str(text(8)?.unwrap_or("{}")).map_err(|e| corrupt("payload", e))?;
+    object.insert("payload".into(), payload);
+    if let Some(tags) = text(9)? {
+        object.insert("tags".into(), serde_json::from_str(tags).map_err(|e| corrupt("tags", e))?);
+    }
+    let mut event = Event::deserialize(Value::Object(object)).map_err(|e| corrupt("", e))?;
+    let column =
+        |i: usize| -> Result<Option<f64>> { row.try_get::<Option<f64>, _>(first + 10 + i).map_err(read_err) };
     match &mut event.payload {
         Payload::Performance(p) => {
             if let Some(v) = column(0)? {

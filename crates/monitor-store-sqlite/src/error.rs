@@ -21,6 +21,14 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another store (in this or another process) has the file open; one file has one owner.
+    #[error("{} is in use by another agent-monitor store (lock file {} is held)", path.display(), lock.display())]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
     /// The file exists but is not a SQLite database, or SQLite found it corrupt.
     #[error("{} is not a usable SQLite database (not SQLite, or corrupt): {source}", path.display())]
     NotADatabase {
@@ -80,6 +88,7 @@ impl Error {
             Error::Sqlx { source, .. } => is_retryable_sqlx(source),
             Error::Open { .. }
             | Error::Config(_)
+            | Error::InUse { .. }
             | Error::NotADatabase { .. }
             | Error::ForeignDatabase { .. }
             | Error::Migrate { .. }

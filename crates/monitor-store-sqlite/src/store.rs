@@ -1,9 +1,9 @@
 //! [`SqliteStore`]: opening, the write path, queries, retention, records and state.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,6 +23,8 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Arguments, AssertSqlSafe, Connection, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
 use crate::codec::{
@@ -41,6 +43,16 @@ pub const APPLICATION_ID: i64 = 0x414d_4f4e;
 /// Raw rows deleted per retention transaction, so ingest interleaves with a long purge.
 const RETENTION_CHUNK: u64 = 20_000;
 
+/// WAL pages after which the writer checkpoints by itself (a backstop: normally the
+/// background checkpointer keeps the WAL far shorter). 16,384 pages of 4 KiB = 64 MiB.
+const WRITER_AUTOCHECKPOINT: u32 = 16_384;
+
+/// Bytes the WAL file is truncated back to after a checkpoint has reset it.
+const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How long the checkpointer lets commits gather before a checkpoint.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+
 /// How often the writer moves the in-memory rollup window forward.
 const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
 
@@ -54,6 +66,40 @@ struct Writer {
     floors_checked: Option<Instant>,
 }
 
+/// The background WAL checkpointer: wakes after commits and copies the WAL into the
+/// database file on its own connection, so that the writer never pays for it.
+struct Checkpointer {
+    wake: Arc<Notify>,
+    /// Cancels the task when the store is dropped.
+    _stop: DropGuard,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn checkpoint_loop(mut conn: SqliteConnection, wake: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = wake.notified() => {}
+        }
+        // Let commits gather: about one checkpoint per 100 ms under sustained ingest.
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(CHECKPOINT_DELAY) => {}
+        }
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            Ok(_) => metrics::counter!("monitor_store_sqlite_checkpoints_total").increment(1),
+            Err(error) => {
+                metrics::counter!("monitor_store_sqlite_checkpoint_errors_total").increment(1);
+                tracing::warn!(%error, "sqlite checkpoint failed; the writer's own checkpoint remains the backstop");
+            }
+        }
+    }
+    if let Err(error) = conn.close().await {
+        tracing::debug!(%error, "closing the checkpoint connection");
+    }
+}
+
 /// The durable embedded store: one SQLite file in WAL mode (see the crate docs).
 pub struct SqliteStore {
     config: SqliteConfig,
@@ -62,6 +108,10 @@ pub struct SqliteStore {
     readers: SqlitePool,
     // std RwLock: never held across an await.
     cells: RwLock<CellIndex>,
+    checkpointer: Checkpointer,
+    /// Held while open: the in-memory rollup cells are only right if this store is the
+    /// file's one writer, so a second store on the same file is refused.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -74,6 +124,31 @@ fn open_error(path: &Path, error: sqlx::Error) -> Error {
     match primary_code(&error) {
         Some(SQLITE_NOTADB | SQLITE_CORRUPT) => Error::NotADatabase { path: path.to_owned(), source: error },
         _ => Error::Open { path: path.to_owned(), source: Box::new(error) },
+    }
+}
+
+/// The lock file beside the database: `monitor.db` → `monitor.db.lock`.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+fn take_lock(path: &Path) -> Result<std::fs::File> {
+    let lock = lock_path(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| Error::Open { path: path.to_owned(), source: Box::new(e) })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse { path: path.to_owned(), lock }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::Open { path: path.to_owned(), source: Box::new(e) })
+        }
     }
 }
 
@@ -103,6 +178,7 @@ impl SqliteStore {
         if path.is_dir() {
             return Err(Error::Open { path: path.clone(), source: "is a directory".into() });
         }
+        let lock = take_lock(&path)?;
         let cache_kib = i64::from(config.cache_mib) * 1024;
         let base = SqliteConnectOptions::new()
             .filename(&path)
@@ -115,7 +191,14 @@ impl SqliteStore {
             .pragma("cache_size", format!("-{cache_kib}"))
             .pragma("temp_store", "memory")
             .pragma("mmap_size", "268435456");
-        let writer_options = base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
+        // The checkpointer keeps the WAL short; the writer checkpoints itself only as a
+        // backstop when the WAL passes WRITER_AUTOCHECKPOINT pages.
+        let writer_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT.to_string())
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let mut conn =
             SqliteConnection::connect_with(&writer_options).await.map_err(|e| open_error(&path, e))?;
         check_application(&mut conn, &path).await?;
@@ -128,9 +211,15 @@ impl SqliteStore {
             .max_connections(config.readers)
             .min_connections(1)
             .test_before_acquire(false)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(|e| open_error(&path, e))?;
+        let checkpoint_conn =
+            SqliteConnection::connect_with(&base).await.map_err(|e| open_error(&path, e))?;
+        let wake = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(checkpoint_loop(checkpoint_conn, wake.clone(), stop.clone()));
+        let checkpointer = Checkpointer { wake, _stop: stop.clone().drop_guard(), stop, task };
         let held = cells.cells();
         tracing::info!(
             path = %path.display(),
@@ -150,6 +239,8 @@ impl SqliteStore {
             }),
             readers,
             cells: RwLock::new(cells),
+            checkpointer,
+            _lock: lock,
         })
     }
 
@@ -168,11 +259,16 @@ impl SqliteStore {
         self.cells.read().map(|c| c.cells()).unwrap_or_default()
     }
 
-    /// Closes every connection; the last one checkpoints and removes the WAL file.
+    /// Stops the checkpointer and closes every connection; the last one checkpoints and
+    /// removes the WAL file. (Dropping the store also closes everything, in the background.)
     pub async fn close(self) -> Result<()> {
-        self.readers.close().await;
-        let writer = self.writer.into_inner();
-        writer.conn.close().await.map_err(|e| Error::sqlx("closing", e))
+        let SqliteStore { writer, readers, checkpointer, .. } = self;
+        checkpointer.stop.cancel();
+        if let Err(error) = checkpointer.task.await {
+            tracing::warn!(%error, "sqlite checkpointer ended abnormally");
+        }
+        readers.close().await;
+        writer.into_inner().conn.close().await.map_err(|e| Error::sqlx("closing", e))
     }
 
     fn cells_read(&self) -> Result<std::sync::RwLockReadGuard<'_, CellIndex>> {
@@ -314,6 +410,7 @@ impl SqliteStore {
             }
         }
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
+        self.checkpointer.wake.notify_one();
 
         // Committed: now the in-memory copy follows.
         {
@@ -638,7 +735,7 @@ fn where_clause(start: Timestamp, end: Timestamp, filters: &[Filter]) -> (String
             }
             (None, Dimension::Tag(key)) => {
                 let exists = format!(
-                    "EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE key = ? AND value IN ({placeholders}))"
+                    "EXISTS (SELECT 1 FROM json_each(tags) WHERE key = ? AND value IN ({placeholders}))"
                 );
                 sql.push_str(&match filter.op {
                     FilterOp::Eq | FilterOp::In => format!(" AND {exists}"),
