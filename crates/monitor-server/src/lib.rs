@@ -7,9 +7,10 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML/env/flag configuration; [`state`]: shared state and the cache.
-//! - [`ingest`], [`otlp`], [`query_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
+//! - [`ingest`], [`otlp`], [`query_api`], [`analytics_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
 //! - [`error`]: `ApiError`, the one place mapping errors to HTTP status.
 
+pub mod analytics_api;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/batch", post(ingest::post_batch))
         .route("/api/metrics/query", get(query_api::get_query).post(query_api::post_query))
         .route("/metrics", get(health::metrics_text))
+        .route("/api/analytics/anomalies", get(analytics_api::anomalies))
+        .route("/api/analytics/trend", get(analytics_api::trend_endpoint))
         .route("/v1/metrics", post(otlp::post_metrics))
         .route("/v1/logs", post(otlp::post_logs))
         .route("/v1/traces", post(otlp::post_traces))
