@@ -56,14 +56,13 @@ impl std::fmt::Display for HookSummary {
 /// Runs one hook call on `stdin` with `config`.
 pub fn run_hook(stdin: impl Read, config: &Config) -> HookSummary {
     let mut summary = HookSummary::default();
-    let mut bytes = Vec::new();
-    let mut limited = stdin.take(MAX_INPUT);
-    if let Err(e) = limited.read_to_end(&mut bytes) {
-        summary.problems.push(format!("reading stdin: {e}"));
-    }
-    // Claude Code writes the whole input; drain anything past the cap so it never
-    // blocks on a full pipe.
-    let _ = std::io::copy(&mut limited.into_inner(), &mut std::io::sink());
+    let bytes = match read_one_object(stdin, MAX_INPUT) {
+        Ok(bytes) => bytes,
+        Err((bytes, e)) => {
+            summary.problems.push(format!("reading stdin: {e}"));
+            bytes
+        }
+    };
 
     let now = clock::now_ms();
     let ctx = Context {
@@ -151,6 +150,85 @@ pub fn run_hook(stdin: impl Read, config: &Config) -> HookSummary {
     summary
 }
 
+/// Reads stdin up to the end of the first JSON object, or to EOF when the input does
+/// not start with `{`, or up to `max` bytes. Stopping at the object's closing brace
+/// means a client that keeps the pipe open cannot make the hook wait for EOF.
+pub fn read_one_object(mut reader: impl Read, max: u64) -> Result<Vec<u8>, (Vec<u8>, std::io::Error)> {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut scan = ObjectScan::default();
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((bytes, e)),
+        };
+        let start = bytes.len();
+        bytes.extend_from_slice(&chunk[..n]);
+        if scan.feed(&bytes[start..]) || bytes.len() >= max {
+            return Ok(bytes);
+        }
+    }
+}
+
+/// Finds where the first top-level JSON object ends, fed in pieces.
+#[derive(Default)]
+struct ObjectScan {
+    started: bool,
+    not_object: bool,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl ObjectScan {
+    /// Feeds more bytes; true once the first object is complete.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.not_object {
+                return false;
+            }
+            if !self.started {
+                match b {
+                    b' ' | b'\t' | b'\r' | b'\n' => continue,
+                    b'{' => {
+                        self.started = true;
+                        self.depth = 1;
+                        continue;
+                    }
+                    _ => {
+                        self.not_object = true;
+                        return false;
+                    }
+                }
+            }
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
 fn send_direct(events: &[Event], target: &Result<Target, String>, config: &Config) -> String {
     let target = match target {
         Ok(t) => t,
@@ -166,5 +244,46 @@ fn send_direct(events: &[Event], target: &Result<Target, String>, config: &Confi
         Ok(resp) if (200..300).contains(&resp.status) => format!("sent directly ({} events)", events.len()),
         Ok(resp) => format!("direct send failed: HTTP {}", resp.status),
         Err(e) => format!("direct send failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its data in small pieces and then blocks forever,
+    /// like a pipe the writer keeps open (simulated by an error the test would see).
+    struct OpenPipe {
+        data: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for OpenPipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at >= self.data.len() {
+                return Err(std::io::Error::other("read past the object: would block"));
+            }
+            let n = buf.len().min(3).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn stops_at_the_end_of_the_first_object() {
+        let text = br#"  {"a":"x}{\"y","b":[1,{"c":"]"}],"d":{}}"#;
+        let pipe = OpenPipe { data: text.to_vec(), at: 0 };
+        let bytes = read_one_object(pipe, 1 << 20).expect("stops without reading past the object");
+        assert_eq!(bytes, text);
+        assert!(HookInput::parse(&bytes).is_ok());
+    }
+
+    #[test]
+    fn reads_non_objects_to_the_end_and_caps_size() {
+        assert_eq!(read_one_object(&b"[1,2] tail"[..], 1 << 20).expect("eof"), b"[1,2] tail");
+        assert_eq!(read_one_object(&b"{\"a\":"[..], 1 << 20).expect("eof"), b"{\"a\":");
+        let big = vec![b'{'; 200_000];
+        assert!(read_one_object(&big[..], 100_000).expect("capped").len() < 200_000);
     }
 }

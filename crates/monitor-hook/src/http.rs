@@ -163,8 +163,13 @@ pub fn request(
         stream.set_write_timeout(Some(left)).map_err(|e| classify(&e))?;
         stream.write_all(bytes).map_err(|e| classify(&e))
     };
-    write(&mut stream, head.as_bytes())?;
-    if !body.is_empty() {
+    // Small requests go out in one segment; a large body follows its head.
+    if body.len() <= 64 * 1024 {
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        write(&mut stream, &request)?;
+    } else {
+        write(&mut stream, head.as_bytes())?;
         write(&mut stream, body)?;
     }
 

@@ -42,6 +42,10 @@ pub const STATE_FILE: &str = "state.json";
 pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Most events sent in one request.
 pub const BATCH_LINES: usize = 5_000;
+/// Most bytes of the first request after a failure.
+const PROBE_BYTES: usize = 64 * 1024;
+/// Most events of the first request after a failure.
+const PROBE_LINES: usize = 200;
 /// A shipped prefix larger than this (and than the unshipped rest) is compacted away.
 const COMPACT_MIN: u64 = 8 * 1024 * 1024;
 /// Longest backoff after repeated failures (seconds).
@@ -146,7 +150,8 @@ impl Spool {
         let mut events = derive(&mut state);
         let mut report = RecordReport::default();
         if !events.is_empty() {
-            let mut spool = OpenOptions::new().create(true).append(true).open(self.path(SPOOL_FILE))?;
+            let mut spool =
+                OpenOptions::new().create(true).append(true).read(true).open(self.path(SPOOL_FILE))?;
             let len = spool.metadata()?.len();
             if state.dropped > 0 {
                 let mut notice = Event::error(
@@ -246,6 +251,9 @@ impl Spool {
             },
         }
         let mut ship = self.ship_state();
+        // ship.json is rewritten once at the end of the pass, and only if needed: a crash
+        // before that resends what this pass shipped, which the server deduplicates.
+        let on_disk = ship.clone();
         let now = clock::now_ms();
         if mode == LockMode::Try && now < ship.backoff_until_ms {
             report.skipped = Some(format!("backing off for {} ms", ship.backoff_until_ms - now));
@@ -256,8 +264,8 @@ impl Spool {
             Ok(t) => t,
             Err(e) => {
                 report.error = Some(e.clone());
-                self.note_failure(&mut ship, e, 0)?;
-                report.pending_bytes = self.sizes().1;
+                note_failure(&mut ship, e, 0);
+                report.pending_bytes = self.finish(&mut ship, &on_disk)?;
                 return Ok(report);
             }
         };
@@ -266,7 +274,10 @@ impl Spool {
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth.as_str()));
         }
-        let (mut max_bytes, mut max_lines) = (BATCH_BYTES, BATCH_LINES);
+        // After a failure the first request is a small probe, so that a call made while
+        // the server is still down does not read megabytes of backlog for nothing.
+        let (mut max_bytes, mut max_lines) =
+            if ship.failures > 0 { (PROBE_BYTES, PROBE_LINES) } else { (BATCH_BYTES, BATCH_LINES) };
         loop {
             let (batch, len) = self.read_batch(ship.offset, max_bytes, max_lines)?;
             if ship.offset > len {
@@ -287,8 +298,8 @@ impl Spool {
                     ship.last_error = None;
                     ship.last_ok_ms = Some(now);
                     ship.rejected_total += rejected_count(&resp.body);
-                    write_atomic(&self.path(SHIP_FILE), &to_json(&ship))?;
                     report.sent += lines;
+                    (max_bytes, max_lines) = (BATCH_BYTES, BATCH_LINES);
                 }
                 Ok(resp) if resp.status == 400 && is_ingest_answer(&resp.body) => {
                     // Every event of the batch is invalid: resending cannot help.
@@ -296,7 +307,6 @@ impl Spool {
                     ship.rejected_total += lines as u64;
                     ship.last_error =
                         Some(format!("server rejected {lines} events: {}", body_text(&resp.body)));
-                    write_atomic(&self.path(SHIP_FILE), &to_json(&ship))?;
                 }
                 Ok(resp) if resp.status == 413 && lines > 1 => {
                     max_lines = (lines / 2).max(1);
@@ -307,7 +317,6 @@ impl Spool {
                     ship.offset += batch.len() as u64;
                     ship.rejected_total += 1;
                     ship.last_error = Some("server refused an event as too large".to_owned());
-                    write_atomic(&self.path(SHIP_FILE), &to_json(&ship))?;
                 }
                 Ok(resp) => {
                     let message = format!("HTTP {}: {}", resp.status, body_text(&resp.body));
@@ -316,7 +325,7 @@ impl Spool {
                         429 | 503 => resp.retry_after.map_or(5, |s| i64::try_from(s).unwrap_or(300).min(300)),
                         _ => backoff_s(ship.failures),
                     };
-                    self.note_failure(&mut ship, &message, wait_s)?;
+                    note_failure(&mut ship, &message, wait_s);
                     report.error = Some(message);
                     break;
                 }
@@ -325,7 +334,7 @@ impl Spool {
                     // call. Only a timeout costs every call its full wait, so only it backs off.
                     let wait_s = if matches!(e, HttpError::Timeout) { backoff_s(ship.failures) } else { 0 };
                     let message = e.to_string();
-                    self.note_failure(&mut ship, &message, wait_s)?;
+                    note_failure(&mut ship, &message, wait_s);
                     report.error = Some(message);
                     break;
                 }
@@ -334,25 +343,8 @@ impl Spool {
                 break;
             }
         }
-        self.maybe_reset(&mut ship)?;
-        report.pending_bytes = self.sizes().1;
+        report.pending_bytes = self.finish(&mut ship, &on_disk)?;
         Ok(report)
-    }
-
-    fn note_failure(&self, ship: &mut ShipState, message: &str, wait_s: i64) -> io::Result<()> {
-        let before = ship.clone();
-        ship.failures = ship.failures.saturating_add(1);
-        ship.backoff_until_ms = if wait_s > 0 { clock::now_ms() + wait_s * 1000 } else { 0 };
-        ship.last_error = Some(message.to_owned());
-        // Refused on every call while the server is down: skip the rewrite when only
-        // the counter would change.
-        if before.last_error != ship.last_error
-            || before.backoff_until_ms != ship.backoff_until_ms
-            || before.failures < 8
-        {
-            write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
-        }
-        Ok(())
     }
 
     /// The next batch after `offset`: whole lines only, at most `max_bytes` (unless
@@ -401,28 +393,33 @@ impl Spool {
         }
     }
 
-    /// After a full ship, truncates the spool; after a long partial one, drops the
-    /// shipped prefix. Both under the append lock, cursor reset first.
-    fn maybe_reset(&self, ship: &mut ShipState) -> io::Result<()> {
-        if ship.offset == 0 {
-            return Ok(());
-        }
-        let len = fs::metadata(self.path(SPOOL_FILE)).map(|m| m.len()).unwrap_or(0);
-        let full = ship.offset >= len;
+    /// Ends a shipping pass: after a full ship truncates the spool, after a long
+    /// partial one drops the shipped prefix (both under the append lock, cursor reset
+    /// first), and saves `ship.json` when it changed. Returns the bytes still waiting.
+    fn finish(&self, ship: &mut ShipState, on_disk: &ShipState) -> io::Result<u64> {
+        let path = self.path(SPOOL_FILE);
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let full = ship.offset > 0 && ship.offset >= len;
         let compact = ship.offset >= COMPACT_MIN && ship.offset * 2 > len;
         if !full && !compact {
-            return Ok(());
+            if needs_write(ship, on_disk) {
+                write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
+            }
+            return Ok(len.saturating_sub(ship.offset));
         }
         let lock = self.lock_file("append.lock")?;
         lock.lock()?;
-        let path = self.path(SPOOL_FILE);
         let len_now = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let offset = ship.offset;
         if len_now == offset {
             ship.offset = 0;
-            write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
+            if needs_write(ship, on_disk) {
+                write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
+            }
             OpenOptions::new().write(true).open(&path)?.set_len(0)?;
-        } else if len_now > offset && offset >= COMPACT_MIN {
+            return Ok(0);
+        }
+        if len_now > offset && offset >= COMPACT_MIN {
             let mut rest = Vec::new();
             let mut file = File::open(&path)?;
             file.seek(SeekFrom::Start(offset))?;
@@ -432,9 +429,36 @@ impl Spool {
             ship.offset = 0;
             write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
             fs::rename(&tmp, &path)?;
+            return Ok(rest.len() as u64);
         }
-        Ok(())
+        if needs_write(ship, on_disk) {
+            write_atomic(&self.path(SHIP_FILE), &to_json(ship))?;
+        }
+        Ok(len_now.saturating_sub(ship.offset))
     }
+}
+
+/// Records a failed attempt; `wait_s` > 0 sets a backoff.
+fn note_failure(ship: &mut ShipState, message: &str, wait_s: i64) {
+    ship.failures = ship.failures.saturating_add(1);
+    ship.backoff_until_ms = if wait_s > 0 { clock::now_ms() + wait_s * 1000 } else { 0 };
+    ship.last_error = Some(message.to_owned());
+}
+
+/// Whether `ship.json` must be rewritten: not for a bare failure counter past 8 (the
+/// server is down and every call fails the same way) nor for a fresher success time
+/// within a minute (every call succeeds).
+fn needs_write(ship: &ShipState, on_disk: &ShipState) -> bool {
+    let ok_moved = match (ship.last_ok_ms, on_disk.last_ok_ms) {
+        (Some(now), Some(before)) => now - before > 60_000,
+        (a, b) => a != b,
+    };
+    ship.offset != on_disk.offset
+        || ship.backoff_until_ms != on_disk.backoff_until_ms
+        || ship.last_error != on_disk.last_error
+        || ship.rejected_total != on_disk.rejected_total
+        || (ship.failures != on_disk.failures && ship.failures < 8)
+        || ok_moved
 }
 
 fn backoff_s(failures: u32) -> i64 {

@@ -695,3 +695,90 @@ fn a_full_spool_drops_new_events_and_reports_how_many() {
     assert_eq!(got[0]["payload"]["dropped"], 3);
     assert_valid(&got[0]);
 }
+
+#[test]
+fn the_hook_returns_while_the_client_keeps_stdin_open() {
+    let rx = Receiver::start();
+    let env = Env::new(&rx.url());
+    let mut cmd = env.command(&[]);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, &payload("Stop", json!({}))).expect("write");
+    // stdin stays open: the hook must stop at the end of the object, not wait for EOF.
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < guard, "the hook waited for EOF");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    drop(stdin);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(rx.stored().len(), 1);
+}
+
+#[test]
+fn a_torn_line_left_by_a_killed_writer_costs_only_itself() {
+    let addr = dead_addr();
+    let env = Env::new(&format!("http://{addr}"));
+    assert_silent_success(&env.hook(&payload("Stop", json!({}))));
+    let spool = env.state_dir().join("spool.ndjson");
+    // A writer killed mid-line: half an event without its newline.
+    let mut bytes = std::fs::read(&spool).expect("spool");
+    bytes.extend_from_slice(br#"{"id":"torn","timestamp":"2026-"#);
+    std::fs::write(&spool, &bytes).expect("write");
+    assert_silent_success(&env.hook(&payload("Stop", json!({}))));
+    let text = std::fs::read_to_string(&spool).expect("spool");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "the torn fragment is closed off on its own line");
+    assert!(serde_json::from_str::<Value>(lines[0]).is_ok());
+    assert!(serde_json::from_str::<Value>(lines[1]).is_err());
+    assert!(serde_json::from_str::<Value>(lines[2]).is_ok());
+}
+
+#[test]
+fn a_long_backlog_is_shipped_in_batches_and_compacted_without_loss() {
+    let addr = dead_addr();
+    let env = Env::new(&format!("http://{addr}"));
+    assert_silent_success(&env.hook(&payload("Stop", json!({}))));
+    // Grow the spool to ~10 MB of valid events (as after a long outage).
+    let spool = env.state_dir().join("spool.ndjson");
+    let line = std::fs::read_to_string(&spool).expect("spool");
+    let template: Value = serde_json::from_str(line.trim()).expect("event");
+    let mut text = String::new();
+    let mut i = 0u64;
+    while text.len() < 10 * 1024 * 1024 {
+        let mut e = template.clone();
+        e["id"] = json!(format!("00000000-0000-7000-8000-{i:012}"));
+        text.push_str(&serde_json::to_string(&e).expect("json"));
+        text.push('\n');
+        i += 1;
+    }
+    std::fs::write(&spool, &text).expect("write");
+    let total = usize::try_from(i).expect("count");
+
+    // The server takes five batches, then says it is overloaded.
+    let rx = Receiver::start_on(addr, None);
+    rx.set_mode(Mode::AcceptFirst(5));
+    let out = env.command(&["flush"]).output().expect("flush");
+    assert_eq!(out.status.code(), Some(1), "flush reports the 503");
+    let shipped = rx.stored().len();
+    assert!(shipped > 0 && shipped < total);
+    let size = std::fs::metadata(&spool).expect("spool").len();
+    assert!(size < 10 * 1024 * 1024 / 2, "the shipped prefix was dropped: {size} B left");
+    assert_eq!(env.pending().len(), total - shipped);
+
+    rx.set_mode(Mode::Accept);
+    let out = env.command(&["flush"]).output().expect("flush");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The refused batch was sent again; everything acknowledged was sent once.
+    let ids: Vec<String> =
+        rx.acknowledged().iter().map(|e| e["id"].as_str().expect("id").to_owned()).collect();
+    let expected: Vec<String> = (0..i).map(|n| format!("00000000-0000-7000-8000-{n:012}")).collect();
+    assert_eq!(ids.len(), expected.len(), "every event once");
+    let first_difference = ids.iter().zip(&expected).position(|(a, b)| a != b);
+    assert_eq!(first_difference, None, "in order");
+    assert!(env.pending().is_empty());
+}

@@ -39,6 +39,8 @@ pub enum Mode {
     Status(u16),
     /// Store, then close the connection without answering (a lost response).
     StoreThenHangUp,
+    /// Accept this many more batches, then answer 503.
+    AcceptFirst(usize),
 }
 
 #[derive(Default)]
@@ -47,6 +49,8 @@ struct Shared {
     /// Events stored, in arrival order, each id once (the server is idempotent on id).
     stored: Vec<Value>,
     seen: HashSet<String>,
+    /// Every event of every request that was acknowledged (duplicates included).
+    acknowledged: Vec<Value>,
 }
 
 pub struct Receiver {
@@ -115,6 +119,11 @@ impl Receiver {
         self.shared.lock().expect("shared").stored.clone()
     }
 
+    /// Events of acknowledged requests, duplicates included: a double ship shows here.
+    pub fn acknowledged(&self) -> Vec<Value> {
+        self.shared.lock().expect("shared").acknowledged.clone()
+    }
+
     /// Stops listening; the port is closed afterwards (the server is "down").
     pub fn stop(mut self) -> SocketAddr {
         self.shutdown();
@@ -180,13 +189,26 @@ fn serve(
         ("GET", "/healthz") => (200, "ok".to_owned()),
         _ if !authorized => (401, r#"{"error":"missing or invalid API key"}"#.to_owned()),
         ("POST", "/api/events/batch") => {
-            let mode = mode.lock().expect("mode").clone();
+            let mode = {
+                let mut guard = mode.lock().expect("mode");
+                match *guard {
+                    Mode::AcceptFirst(0) => Mode::Status(503),
+                    Mode::AcceptFirst(n) => {
+                        *guard = Mode::AcceptFirst(n - 1);
+                        Mode::Accept
+                    }
+                    ref other => other.clone(),
+                }
+            };
             let events = parse_lines(&request.body);
             match mode {
                 Mode::Status(code) => (code, r#"{"error":"unavailable"}"#.to_owned()),
-                Mode::Accept | Mode::StoreThenHangUp => {
+                Mode::Accept | Mode::StoreThenHangUp | Mode::AcceptFirst(_) => {
                     {
                         let mut s = shared.lock().expect("shared");
+                        if mode != Mode::StoreThenHangUp {
+                            s.acknowledged.extend(events.iter().cloned());
+                        }
                         for e in &events {
                             let id = e["id"].as_str().unwrap_or_default().to_owned();
                             if s.seen.insert(id) {
@@ -213,11 +235,13 @@ fn serve(
         _ => "Other",
     };
     let retry = if status == 503 { "Retry-After: 1\r\n" } else { "" };
-    write!(
-        stream,
+    // One write: several small ones would meet Nagle and delayed ACKs (40 ms stalls).
+    let answer = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    stream.set_nodelay(true)?;
+    stream.write_all(answer.as_bytes())?;
     stream.flush()
 }
 
