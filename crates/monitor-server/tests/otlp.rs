@@ -858,3 +858,60 @@ fn status_message(body: &[u8]) -> String {
     }
     RpcStatus::decode(body).unwrap().message
 }
+
+#[tokio::test]
+async fn api_keys_guard_otlp_and_scope_projects() {
+    use monitor_server::auth::{AuthConfig, KeyConfig, RateLimits, Role, hash_key};
+    const WRITER_A: &str = "otlp-writer-a-0123456789";
+    const READER: &str = "otlp-reader-0123456789";
+    let key = |id: &str, raw: &str, role: Role| KeyConfig {
+        id: id.into(),
+        hash: hash_key(raw),
+        role,
+        projects: vec!["proj-a".into()],
+        expires_at: None,
+        tags: [("key".to_owned(), id.to_owned())].into(),
+    };
+    let mut cfg = config();
+    cfg.auth = AuthConfig {
+        keys: vec![key("writer-a", WRITER_A, Role::Writer), key("reader", READER, Role::Reader)],
+        rate_limits: RateLimits::default(),
+    };
+    cfg.data_dir = std::env::temp_dir().join(format!("monitor-otlp-auth-{}", std::process::id()));
+    let server = start(cfg).await;
+    let url = format!("{}/v1/logs", server.url());
+    let export = |project: &str| {
+        let mut request = claude_logs("sess-k", now_nanos());
+        let resource = request.resource_logs[0].resource.as_mut().unwrap();
+        resource.attributes.push(s("project.id", project));
+        request.encode_to_vec()
+    };
+    let bearer = |k: &str| format!("Bearer {k}");
+
+    assert_eq!(post(&url, PROTOBUF, export("proj-a")).await.status, 401, "no key");
+    let reader = bearer(READER);
+    let answer =
+        post_with(&url, &[("content-type", PROTOBUF), ("authorization", &reader)], export("proj-a")).await;
+    assert_eq!(answer.status, 403, "a reader may not write");
+    let writer = bearer(WRITER_A);
+    let answer =
+        post_with(&url, &[("content-type", PROTOBUF), ("authorization", &writer)], export("proj-b")).await;
+    assert_eq!(answer.status, 403, "another project's events");
+    assert!(status_message(&answer.body).contains("may not write"));
+    let answer =
+        post_with(&url, &[("content-type", PROTOBUF), ("authorization", &writer)], export("proj-a")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(ExportLogsServiceResponse::decode(answer.body.as_slice()).unwrap().partial_success, None);
+
+    let response = client()
+        .get(format!("{}/api/metrics/query?start=0&sessionId=sess-k&limit=100", server.url()))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
+    let stored: Value = response.json().await.unwrap();
+    let stored = stored["data"].as_array().unwrap();
+    assert_eq!(stored.len(), 6);
+    assert!(stored.iter().all(|e| e["projectId"] == "proj-a" && e["tags"]["key"] == "writer-a"));
+    server.shutdown().await;
+}

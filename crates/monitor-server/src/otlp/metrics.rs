@@ -355,6 +355,123 @@ fn map_point(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Histogram, HistogramDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+
+    fn session(id: &str) -> Vec<KeyValue> {
+        vec![KeyValue {
+            key: "session.id".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(id.into())) }),
+            ..KeyValue::default()
+        }]
+    }
+
+    fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
+                ..ResourceMetrics::default()
+            }],
+        }
+    }
+
+    fn quality(mapped: &Mapped) -> (&str, f64, &Extra) {
+        match mapped {
+            Mapped::Event(event) => match &event.payload {
+                Payload::Quality(q) => (q.metric.as_str(), q.score, &q.extra),
+                other => panic!("not quality: {other:?}"),
+            },
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gauges_histograms_and_level_sums_map_to_quality_events() {
+        let t = 1_800_000_000_000_000_000;
+        let histogram = |temporality: AggregationTemporality, sum: f64, count: u64| Metric {
+            name: "latency".into(),
+            unit: "ms".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes: session("s"),
+                    start_time_unix_nano: t,
+                    time_unix_nano: t + count,
+                    count,
+                    sum: Some(sum),
+                    min: Some(1.0),
+                    max: Some(9.0),
+                    ..HistogramDataPoint::default()
+                }],
+                aggregation_temporality: temporality as i32,
+            })),
+            ..Metric::default()
+        };
+        let number = |v: f64| NumberDataPoint {
+            attributes: session("s"),
+            time_unix_nano: t,
+            value: Some(NumberValue::AsDouble(v)),
+            ..NumberDataPoint::default()
+        };
+        let mut cumulative = Cumulative::new(t - 1);
+        let (mapped, _) = map_request(
+            &request(vec![
+                Metric {
+                    name: "queue.depth".into(),
+                    data: Some(Data::Gauge(Gauge { data_points: vec![number(7.0)] })),
+                    ..Metric::default()
+                },
+                Metric {
+                    name: "in.flight".into(),
+                    data: Some(Data::Sum(Sum {
+                        data_points: vec![number(-3.0)],
+                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        is_monotonic: false,
+                    })),
+                    ..Metric::default()
+                },
+                histogram(AggregationTemporality::Delta, 50.0, 10),
+                histogram(AggregationTemporality::Cumulative, 20.0, 4),
+            ]),
+            &mut cumulative,
+            &Limits::default(),
+        );
+        assert_eq!(mapped.len(), 4);
+        assert_eq!(quality(&mapped[0]).0, "queue.depth");
+        assert_eq!(quality(&mapped[0]).1, 7.0);
+        assert_eq!(quality(&mapped[1]).1, -3.0, "a non-monotonic cumulative sum is a level");
+        let (metric, score, extra) = quality(&mapped[2]);
+        assert_eq!((metric, score), ("latency", 50.0));
+        assert_eq!(
+            (extra["count"].as_f64(), extra["min"].as_f64(), extra["max"].as_f64()),
+            (Some(10.0), Some(1.0), Some(9.0))
+        );
+        assert_eq!(extra["unit"], "ms");
+        let (_, score, extra) = quality(&mapped[3]);
+        assert_eq!(
+            (score, extra["count"].as_f64()),
+            (20.0, Some(4.0)),
+            "first cumulative point of a new series"
+        );
+        assert!(extra.get("min").is_none(), "min/max of a cumulative point do not describe the delta");
+
+        let (mapped, _) = map_request(
+            &request(vec![histogram(AggregationTemporality::Cumulative, 26.0, 6)]),
+            &mut cumulative,
+            &Limits::default(),
+        );
+        let (_, score, extra) = quality(&mapped[0]);
+        assert_eq!((score, extra["count"].as_f64()), (6.0, Some(2.0)));
+        match &mapped[0] {
+            Mapped::Event(event) => {
+                assert_eq!(event.session_id.as_deref(), Some("s"));
+                assert_eq!(event.tags["metric"], "latency");
+                assert_eq!(event.tags["metric.name"], "latency");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn key(start: u64) -> SeriesKey {
         ("m".into(), "a".into(), start)
