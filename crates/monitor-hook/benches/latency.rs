@@ -45,6 +45,7 @@ fn scenario_of(name: &str, calls: usize, command: impl Fn() -> std::process::Com
         run_with_stdin(command(), &payload(i));
     }
     let mut times = Vec::with_capacity(calls);
+    let cpu_before = children_cpu_ms();
     for i in 0..calls {
         let input = payload(i);
         let start = Instant::now();
@@ -53,15 +54,28 @@ fn scenario_of(name: &str, calls: usize, command: impl Fn() -> std::process::Com
         assert_eq!(out.status.code(), Some(0));
         assert!(out.stdout.is_empty());
     }
+    let cpu = children_cpu_ms().zip(cpu_before).map(|(after, before)| (after - before) / calls as f64);
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{name:<12} calls={calls} p50={:.2} ms p95={:.2} ms p99={:.2} ms max={:.2} ms",
+        "{name:<12} calls={calls} p50={:.2} ms p95={:.2} ms p99={:.2} ms max={:.2} ms cpu/call={}",
         ms(percentile(&times, 50)),
         ms(percentile(&times, 95)),
         ms(percentile(&times, 99)),
-        ms(times[times.len() - 1])
+        ms(times[times.len() - 1]),
+        cpu.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2} ms"))
     );
+}
+
+/// CPU time (user + system) of all waited-for children so far, from /proc (Linux).
+fn children_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    // Fields 16 and 17 of stat(5), cutime and cstime, in clock ticks.
+    let ticks: f64 = fields.get(13)?.parse::<f64>().ok()? + fields.get(14)?.parse::<f64>().ok()?;
+    let hz = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    let hz: f64 = String::from_utf8_lossy(&hz.stdout).trim().parse().ok()?;
+    Some(ticks * 1000.0 / hz)
 }
 
 fn main() {

@@ -144,6 +144,9 @@ pub fn install(args: &[String]) -> i32 {
         if !c.updated.is_empty() {
             println!("  updated: {}", c.updated.join(", "));
         }
+        if !c.removed.is_empty() {
+            println!("  removed (not known to this Claude Code): {}", c.removed.join(", "));
+        }
         match &edit.backup {
             Some(b) => println!("backup: {}", b.display()),
             None if !c.changed() => println!("nothing to change"),

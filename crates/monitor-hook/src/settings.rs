@@ -392,15 +392,30 @@ pub fn install_into(doc: &mut Json, command: &str, timeout: u64, events: &[&str]
             changes.unchanged.push(event.to_owned());
         }
     }
+    // Known events outside the wanted set lose this hook's handler, so that installing
+    // for an older Claude Code shrinks the set. Excluded and unknown events added by
+    // hand are left alone.
+    let stale = |e: &str| {
+        ALL_EVENTS.contains(&e) && !events.contains(&e) && !EXCLUDED_EVENTS.iter().any(|(x, _)| *x == e)
+    };
+    changes.removed = remove_own(doc, stale);
     Ok(changes)
 }
 
 /// Removes this hook's handlers from every event; groups and events left empty by
 /// that removal go too, everything else stays.
 pub fn uninstall_from(doc: &mut Json) -> Changes {
-    let mut changes = Changes::default();
-    let Some(Json::Object(events)) = doc.get_mut("hooks") else { return changes };
+    Changes { removed: remove_own(doc, |_| true), ..Changes::default() }
+}
+
+/// Removes this hook's handlers from the events `which` selects; returns those events.
+fn remove_own(doc: &mut Json, which: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut removed_from = Vec::new();
+    let Some(Json::Object(events)) = doc.get_mut("hooks") else { return removed_from };
     for (event, value) in events.iter_mut() {
+        if !which(event) {
+            continue;
+        }
         let Json::Array(groups) = value else { continue };
         let mut removed = false;
         groups.retain_mut(|group| {
@@ -412,16 +427,16 @@ pub fn uninstall_from(doc: &mut Json) -> Changes {
             !(gone && handlers.is_empty())
         });
         if removed {
-            changes.removed.push(event.clone());
+            removed_from.push(event.clone());
         }
     }
     events.retain(|(event, value)| {
-        !(changes.removed.contains(event) && matches!(value, Json::Array(g) if g.is_empty()))
+        !(removed_from.contains(event) && matches!(value, Json::Array(g) if g.is_empty()))
     });
-    if changes.changed() && events.is_empty() {
+    if !removed_from.is_empty() && events.is_empty() {
         doc.remove("hooks");
     }
-    changes
+    removed_from
 }
 
 /// The result of editing a settings file.

@@ -122,10 +122,14 @@ fn install_fits_older_claude_code_and_fixes_moved_binaries() {
     let env = Env::new("http://127.0.0.1:9");
     let settings = env.dir.path().join("fresh/.claude/settings.json");
     let path = settings.display().to_string();
-    // Releases before 2.1.101 reject a whole file naming an event they do not know.
+    let (code, _, _) = run(&env, &["install", "--settings", &path, "--claude-version", "2.1.240"]);
+    assert_eq!(code, 0);
+    // Releases before 2.1.101 reject a whole file naming an event they do not know:
+    // installing for one shrinks the set to the long-standing events.
     let (code, out, _) = run(&env, &["install", "--settings", &path, "--claude-version", "2.1.90"]);
     assert_eq!(code, 0);
     assert!(out.contains("only the 9 long-standing events"), "{out}");
+    assert!(out.contains("removed (not known to this Claude Code)"), "{out}");
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(&settings).expect("created")).expect("json");
     assert_eq!(doc["hooks"].as_object().expect("hooks").len(), 9);
