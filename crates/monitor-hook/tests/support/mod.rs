@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -323,8 +323,4 @@ pub fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
 pub fn assert_silent_success(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "exit code; stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "stdout must stay empty, got {:?}", String::from_utf8_lossy(&out.stdout));
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }
