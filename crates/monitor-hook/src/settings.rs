@@ -521,6 +521,26 @@ mod tests {
     }
 
     #[test]
+    fn refuses_shapes_it_cannot_merge_into() {
+        let mut not_object = Json::parse("[1]").expect("json");
+        assert!(install_into(&mut not_object, "/x/monitor-hook", 5, &["Stop"]).is_err());
+        let mut bad_hooks = Json::parse(r#"{"hooks": []}"#).expect("json");
+        assert!(install_into(&mut bad_hooks, "/x/monitor-hook", 5, &["Stop"]).is_err());
+        let mut bad_event = Json::parse(r#"{"hooks": {"Stop": {}}}"#).expect("json");
+        assert!(install_into(&mut bad_event, "/x/monitor-hook", 5, &["Stop"]).is_err());
+        // A group shared with another handler keeps that handler on uninstall.
+        let mut shared = Json::parse(
+            r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say hi"},
+                {"type": "command", "command": "/x/monitor-hook", "timeout": 5}]}]}}"#,
+        )
+        .expect("json");
+        let changes = uninstall_from(&mut shared);
+        assert_eq!(changes.removed, ["Stop"]);
+        let expected = r#"{"hooks":{"Stop":[{"hooks":[{"type":"command","command":"say hi"}]}]}}"#;
+        assert_eq!(serde_json::to_string(&shared).expect("ser"), expected);
+    }
+
+    #[test]
     fn versions_gate_events() {
         assert_eq!(parse_version("2.1.240 (Claude Code)"), Some((2, 1, 240)));
         assert_eq!(parse_version("v1.0.51"), Some((1, 0, 51)));
