@@ -143,18 +143,27 @@ pub(crate) struct QueryTiming {
     pub(crate) answer: Answer,
 }
 
-/// Runs each query `warmup` times untimed, then `reps` times timed.
+/// Fewest timed repetitions kept when a query's time budget runs out.
+const MIN_REPS: usize = 5;
+
+/// Runs each query `warmup` times untimed, then `reps` times timed — fewer (but at
+/// least [`MIN_REPS`]) once its timed runs have used up `budget` (a peer that needs
+/// seconds per query would otherwise take an hour).
 pub(crate) async fn time_queries(
     target: &Target,
     warmup: usize,
     reps: usize,
     cache: bool,
+    budget: Duration,
 ) -> Result<Vec<QueryTiming>> {
     let mut out = Vec::new();
     for query in QueryId::ALL {
         let mut samples = Vec::with_capacity(reps);
         let mut last = Bytes::new();
         for rep in 0..warmup + reps.max(1) {
+            if samples.len() >= MIN_REPS && samples.iter().sum::<Duration>() > budget {
+                break;
+            }
             let started = Instant::now();
             let resp = target
                 .query_request(query, cache)

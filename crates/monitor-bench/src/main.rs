@@ -162,6 +162,10 @@ enum Command {
         /// Relative tolerance of avg/max when checking answers.
         #[arg(long, default_value_t = 1e-6)]
         tolerance: f64,
+        /// Seconds one query's timed runs may take before repetitions stop early (at
+        /// least 5 are kept; the table shows n then).
+        #[arg(long, default_value_t = 60)]
+        query_budget_secs: u64,
         /// PostgreSQL server for the postgres store and the raw COPY baseline.
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
@@ -265,7 +269,7 @@ async fn ingest_command(
         run.load
     );
     result.ingests.push(run);
-    println!("\n{}", report::markdown(&[result], &[(batch, senders)], None));
+    println!("\n{}", report::markdown(&[result], &[(batch, senders)], 0, None));
     if !verified {
         bail!("the stored per-type counts never matched what was sent");
     }
@@ -283,7 +287,7 @@ async fn query_command(
     let events = generate(&spec);
     let target = Target::new(Kind::Ours, url, spec)?;
     let result = run::query_only(&target, &events, warmup, reps, tolerance).await?;
-    println!("{}", report::markdown(&[result], &[], None));
+    println!("{}", report::markdown(&[result], &[], reps, None));
     println!("load average: {}", procstat::load_average());
     Ok(())
 }
@@ -307,6 +311,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
             reps,
             warmup,
             tolerance,
+            query_budget_secs,
             database_url,
             pid_file,
             out,
@@ -328,12 +333,13 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 spec: workload.spec()?,
                 warmup,
                 reps,
+                query_budget: std::time::Duration::from_secs(query_budget_secs),
                 tolerance,
                 pid_file,
                 database_url,
             };
             let result = run::run(&config).await?;
-            let mut table = report::markdown(&result.systems, &combos, result.copy_rate);
+            let mut table = report::markdown(&result.systems, &combos, reps, result.copy_rate);
             table.push_str(&format!(
                 "\n{} events, seed {}, window ending {}; {} warm-up + {} timed runs per query; load average at the end: {}.\n",
                 config.spec.events,

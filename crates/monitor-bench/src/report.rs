@@ -73,6 +73,16 @@ struct Row {
     cells: Vec<(Option<f64>, String)>,
 }
 
+/// An error as one short line for the notes under the table.
+fn one_line(text: &str) -> String {
+    let joined = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ⏎ ");
+    if joined.chars().count() > 400 {
+        format!("{}…", joined.chars().take(400).collect::<String>())
+    } else {
+        joined
+    }
+}
+
 fn fmt_rate(v: f64) -> String {
     if v >= 10_000.0 { format!("{:.0}k", v / 1000.0) } else { format!("{v:.0}") }
 }
@@ -99,7 +109,7 @@ fn ratio(ours: Option<f64>, peer: Option<f64>, better: Better) -> Option<f64> {
     }
 }
 
-fn rows(systems: &[SystemResult], combos: &[(usize, usize)]) -> Vec<Row> {
+fn rows(systems: &[SystemResult], combos: &[(usize, usize)], reps: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     let row = |measure: String, better: Better, f: &dyn Fn(&SystemResult) -> Option<(f64, String)>| Row {
         measure,
@@ -146,7 +156,8 @@ fn rows(systems: &[SystemResult], combos: &[(usize, usize)]) -> Vec<Row> {
             &|s| {
                 s.query(q, false).map(|t| {
                     let l = t.latency;
-                    (l.p95, format!("{} / **{}** / {}", fmt_ms(l.p50), fmt_ms(l.p95), fmt_ms(l.p99)))
+                    let n = if l.n < reps { format!(" (n={})", l.n) } else { String::new() };
+                    (l.p95, format!("{} / **{}** / {}{n}", fmt_ms(l.p50), fmt_ms(l.p95), fmt_ms(l.p99)))
                 })
             },
         ));
@@ -174,10 +185,12 @@ fn rows(systems: &[SystemResult], combos: &[(usize, usize)]) -> Vec<Row> {
 }
 
 /// Renders the table. `combos` are the (batch, senders) pairs that were run;
-/// `copy_rate` the raw COPY baseline, when measured.
+/// `reps` the timed repetitions asked (fewer are marked); `copy_rate` the raw COPY
+/// baseline, when measured.
 pub(crate) fn markdown(
     systems: &[SystemResult],
     combos: &[(usize, usize)],
+    reps: usize,
     copy_rate: Option<f64>,
 ) -> String {
     let ours: Vec<usize> = (0..systems.len()).filter(|i| systems[*i].kind == Kind::Ours).collect();
@@ -197,7 +210,8 @@ pub(crate) fn markdown(
         out.push_str("---|");
     }
     out.push('\n');
-    for row in rows(systems, combos) {
+    // A measure no system has (e.g. ingest rows of a query-only run) is left out.
+    for row in rows(systems, combos, reps).into_iter().filter(|r| r.cells.iter().any(|c| c.1 != "—")) {
         let _ = write!(out, "| {} |", row.measure);
         for cell in &row.cells {
             let _ = write!(out, " {} |", cell.1);
@@ -233,7 +247,7 @@ pub(crate) fn markdown(
     }
     let notes: Vec<String> = systems
         .iter()
-        .flat_map(|s| s.errors.iter().map(move |e| format!("- {}: {}", s.name, e.replace('\n', " ⏎ "))))
+        .flat_map(|s| s.errors.iter().map(move |e| format!("- {}: {}", s.name, one_line(e))))
         .collect();
     if !notes.is_empty() {
         out.push('\n');
@@ -284,7 +298,7 @@ mod tests {
         vm.queries.push(timing(QueryId::Q1, 200.0));
         vm.agreement.push((QueryId::Q1, Err("bucket 0: count 1 vs 2".to_owned())));
         vm.errors.push("cache-on run skipped".to_owned());
-        let table = markdown(&[ours, vm], &[(10_000, 4)], None);
+        let table = markdown(&[ours, vm], &[(10_000, 4)], 50, None);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "| measure | memory | VictoriaMetrics | ours ÷ VictoriaMetrics (memory) |");
         assert!(lines[1].starts_with("|---|---|---|---|"));

@@ -31,6 +31,8 @@ pub(crate) struct RunConfig {
     pub(crate) warmup: usize,
     /// Timed query runs.
     pub(crate) reps: usize,
+    /// Time budget of one query's timed runs.
+    pub(crate) query_budget: std::time::Duration,
     /// Relative tolerance of avg/max when checking answers.
     pub(crate) tolerance: f64,
     /// Where to append the pids of started servers.
@@ -254,10 +256,12 @@ async fn measure_instance(
             "{}: timing queries ({} warm-up + {} reps, cache off)",
             result.name, config.warmup, config.reps
         ));
-        result.queries = drive::time_queries(&target, config.warmup, config.reps, false).await?;
+        result.queries =
+            drive::time_queries(&target, config.warmup, config.reps, false, config.query_budget).await?;
         if result.kind.has_result_cache() {
             log(&format!("{}: timing queries, cache on", result.name));
-            result.cached = drive::time_queries(&target, config.warmup, config.reps, true).await?;
+            result.cached =
+                drive::time_queries(&target, config.warmup, config.reps, true, config.query_budget).await?;
         }
         for t in &result.queries {
             log(&format!(
@@ -321,9 +325,9 @@ pub(crate) async fn query_only(
     tolerance: f64,
 ) -> Result<SystemResult> {
     let mut result = SystemResult::new("ours", target.kind);
-    result.queries = drive::time_queries(target, warmup, reps, false).await?;
+    result.queries = drive::time_queries(target, warmup, reps, false, std::time::Duration::MAX).await?;
     if target.kind.has_result_cache() {
-        result.cached = drive::time_queries(target, warmup, reps, true).await?;
+        result.cached = drive::time_queries(target, warmup, reps, true, std::time::Duration::MAX).await?;
     }
     for t in &result.queries {
         result.agreement.push((t.query, compare(&truth::expected(events, t.query), &t.answer, tolerance)));

@@ -72,6 +72,8 @@ impl Instance {
         let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
+            // A startup error should read as one line in the report, not a backtrace.
+            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

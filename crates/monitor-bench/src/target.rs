@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::workload::{DAY_US, Format, HOUR_US, Q2_PROJECT, Q4_SESSION, Spec, TYPES};
+use crate::workload::{DAY_US, Format, HOUR_US, Q2_PROJECT, Q4_SESSION, SESSIONS, Spec, TYPES};
 
 /// Which kind of system a target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,9 +365,13 @@ impl Target {
             Kind::VictoriaMetrics => {
                 let nocache = if cache { "" } else { "&nocache=1" };
                 if q == QueryId::Q4 {
-                    // No "event" in VictoriaMetrics: read the session's raw samples of the
-                    // last 2 h (≈400 events, every field) and keep the newest 100 timestamps.
-                    let query = format!(r#"{{session="{Q4_SESSION}"}}[2h]"#);
+                    // No "event" in VictoriaMetrics: read the session's raw samples (every
+                    // field) of a window expected to hold ~300 of its events and keep the
+                    // newest 100 timestamps. 1M events: 1.44 h.
+                    let events = u64::try_from(self.spec.events.max(1)).unwrap_or(u64::MAX);
+                    let sessions = u64::try_from(SESSIONS).unwrap_or(1);
+                    let window = (86_400 * 300 * sessions / events).clamp(600, 86_400);
+                    let query = format!(r#"{{session="{Q4_SESSION}"}}[{window}s]"#);
                     return format!(
                         "{}/api/v1/query?time={}&query={}{nocache}",
                         self.base,
@@ -631,6 +635,11 @@ mod tests {
         assert!(url.contains("start=1768392300&end=1768478400&step=300"), "{url}");
         assert!(url.ends_with("&nocache=1"));
         assert!(vm.query_url(QueryId::Q3, true).contains("start=1768395600&end=1768478400&step=3600"));
+        let big =
+            Target::new(Kind::VictoriaMetrics, "http://x", Spec { events: 1_000_000, seed: 1, end_us: END })
+                .unwrap();
+        assert!(big.query_url(QueryId::Q4, false).contains("%5B5184s%5D"));
+        assert!(vm.query_url(QueryId::Q4, false).contains("%5B86400s%5D"));
         let influx = target(Kind::InfluxDb);
         assert!(influx.query_url(QueryId::Q3, false).contains("GROUP%20BY%20time%281h%29"));
     }
