@@ -49,6 +49,8 @@ CREATE TABLE rollup_pending (
     events     bigint      NOT NULL,
     f0 bytea, f1 bytea, f2 bytea, f3 bytea, f4 bytea, f5 bytea, f6 bytea
 );
+-- Every fold deletes what it read; vacuum it often so queries never scan dead rows.
+ALTER TABLE rollup_pending SET (autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0);
 
 -- One row per (bucket, grain, key). `grain` says which key columns are kept:
 -- 0 = source, type, project, agent type, operation; 1 = type; 2 = type, project, operation.
@@ -65,6 +67,7 @@ CREATE TABLE rollup_5m (
     f0 bytea, f1 bytea, f2 bytea, f3 bytea, f4 bytea, f5 bytea, f6 bytea
 );
 CREATE INDEX rollup_5m_grain_bucket ON rollup_5m (grain, bucket);
+CREATE INDEX rollup_5m_grain_project ON rollup_5m (grain, project_id, bucket);
 CREATE INDEX rollup_5m_bucket ON rollup_5m (bucket);
 
 CREATE TABLE rollup_1h (LIKE rollup_5m INCLUDING ALL);

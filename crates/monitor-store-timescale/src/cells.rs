@@ -13,7 +13,7 @@ use crate::copy::CopyBuffer;
 use crate::error::{Error, Result};
 
 /// Which key columns a rollup row keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Grain {
     /// source, type, project, agent type, operation (every rolled-up dimension).
     Full = 0,
@@ -66,7 +66,7 @@ impl Grain {
 }
 
 /// A rollup row's key columns (`None` where the grain drops a column or the event had none).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct StoredKey {
     pub(crate) source: Option<Source>,
     pub(crate) event_type: EventType,

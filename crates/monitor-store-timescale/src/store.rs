@@ -352,8 +352,11 @@ impl PgStore {
                 };
                 merged.entry((grain, bucket, key)).or_default().merge(&cell);
             }
-            let mut copy = CopyBuffer::new(merged.len() * 96);
-            for ((grain, bucket, key), cell) in &merged {
+            // Written in (grain, bucket, key) order so that a query's rows share pages.
+            let mut rows: Vec<_> = merged.into_iter().collect();
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let mut copy = CopyBuffer::new(rows.len() * 96);
+            for ((grain, bucket, key), cell) in &rows {
                 cells::copy_cell(&mut copy, *bucket, Some(*grain), key, cell);
             }
             let statement =
@@ -361,6 +364,11 @@ impl PgStore {
             copy_in(&mut tx, &statement, &copy.finish()).await?;
         }
         tx.commit().await.map_err(err)?;
+        drop(conn);
+        if folded >= 1_000 {
+            // Queries scan the pending table; don't leave them thousands of dead rows.
+            sqlx::query("VACUUM (ANALYZE) rollup_pending").execute(&self.pool).await.map_err(err)?;
+        }
         metrics::counter!("monitor_store_postgres_rollup_rows_folded_total").increment(folded as u64);
         Ok(folded)
     }
