@@ -318,6 +318,9 @@ async function shoot(url) {
   await waitLive(page);
   await page.waitForSelector('[data-testid=timeseries] .u-legend >> text=tool:Bash');
   await page.waitForFunction(() => document.querySelector('[data-testid=card-p95-value]')?.textContent !== '—');
+  // The latency card's arrow comes from the trend API; the seeded spike is an anomaly.
+  await page.waitForSelector('[data-testid=card-p95] .trend');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=timeseries]')?.dataset.markers) > 0);
   await sleep(1500); // let the debounced live refresh settle
   const path = join(repoDir, 'docs', 'screenshot.png');
   await page.screenshot({ path, fullPage: false });

@@ -92,7 +92,16 @@ export function fetchAnomalies(
   return request(`/api/analytics/anomalies${toQueryString({ ...q })}`, { signal });
 }
 
-export function fetchTrend(q: EventFilters & { field: string; window: string }, signal?: AbortSignal): Promise<Trend> {
+export interface TrendQuery extends EventFilters {
+  field?: string;
+  /** A duration (`1h`) or a number of buckets. */
+  window: string;
+  aggregation?: Exclude<Aggregation, 'raw'>;
+  /** The bucket statistic fitted: avg (default), sum, min, max, count, p50, p95, p99. */
+  stat?: string;
+}
+
+export function fetchTrend(q: TrendQuery, signal?: AbortSignal): Promise<Trend> {
   return request(`/api/analytics/trend${toQueryString({ ...q })}`, { signal });
 }
 

@@ -38,7 +38,8 @@ export function Overview() {
     return latestP95(a.data);
   }, deps);
   const latencyTrend = useAsync(
-    (signal) => fetchTrend({ field: 'duration', window: '1h', type: 'performance' }, signal),
+    (signal) =>
+      fetchTrend({ field: 'duration', stat: 'p95', window: '1h', aggregation: '5m', type: 'performance' }, signal),
     deps,
   );
   const sessions = useAsync(async (signal) => {
