@@ -6,13 +6,13 @@
 //! [`RuleRuntime::observe`] per event and [`RuleRuntime::tick`] on its timer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use monitor_core::alert::{Alert, AlertStatus, fingerprint};
 use monitor_core::analytics::StreamingDetector;
 use monitor_core::event::{Event, EventType, rollup_field_index};
 use monitor_core::query::{Dimension, Filter, FilterOp, matches_all};
-use monitor_core::sketch::exact_quantile;
 use monitor_core::time::{MICROS_PER_HOUR, Timestamp, format_duration};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub(crate) struct CompiledRule {
     type_mask: u8,
     group_by: Vec<Dimension>,
     min_volume: usize,
+    /// Evaluated in batches (`evaluate_due`) rather than on every event: percentiles.
+    lazy: bool,
     /// `p95 duration > 2000 over 5m`.
     pub(crate) condition_text: String,
     vars: BTreeMap<&'static str, String>,
@@ -83,6 +85,7 @@ impl CompiledRule {
         vars.insert("aggregate", c.aggregate.map_or(kind.as_str(), Aggregate::as_str).to_owned());
         vars.insert("window", window_text);
         CompiledRule {
+            lazy: kind == ConditionKind::Window && c.aggregate.and_then(Aggregate::quantile).is_some(),
             min_volume: usize::try_from(c.min_volume.unwrap_or(10)).unwrap_or(usize::MAX),
             group_by: c.group_by.clone(),
             kind,
@@ -224,13 +227,11 @@ struct Window {
     sum: f64,
     /// Monotonic deque for max (decreasing) or min (increasing): (seq, value).
     extreme: VecDeque<(u64, f64)>,
-    /// Sorted values, for percentiles.
-    sorted: Vec<f64>,
 }
 
 impl Window {
     fn new() -> Self {
-        Window { samples: VecDeque::new(), seq: 0, sum: 0.0, extreme: VecDeque::new(), sorted: Vec::new() }
+        Window { samples: VecDeque::new(), seq: 0, sum: 0.0, extreme: VecDeque::new() }
     }
 
     fn push(&mut self, aggregate: Option<Aggregate>, t: i64, v: f64, cap: usize) {
@@ -251,18 +252,14 @@ impl Window {
                 }
                 self.extreme.push_back((self.seq, v));
             }
-            Some(a) if a.quantile().is_some() => {
-                let at = self.sorted.partition_point(|x| *x < v);
-                self.sorted.insert(at, v);
-            }
             _ => {}
         }
         while self.samples.len() > cap {
-            self.pop_front(aggregate);
+            self.pop_front();
         }
     }
 
-    fn pop_front(&mut self, aggregate: Option<Aggregate>) {
+    fn pop_front(&mut self) {
         let Some((_, v, seq)) = self.samples.pop_front() else { return };
         self.sum -= v;
         if self.samples.is_empty() {
@@ -271,17 +268,11 @@ impl Window {
         if self.extreme.front().is_some_and(|(s, _)| *s == seq) {
             self.extreme.pop_front();
         }
-        if aggregate.and_then(Aggregate::quantile).is_some() {
-            let at = self.sorted.partition_point(|x| *x < v);
-            if at < self.sorted.len() {
-                self.sorted.remove(at);
-            }
-        }
     }
 
-    fn evict(&mut self, aggregate: Option<Aggregate>, cutoff: i64) {
+    fn evict(&mut self, cutoff: i64) {
         while self.samples.front().is_some_and(|(t, _, _)| *t < cutoff) {
-            self.pop_front(aggregate);
+            self.pop_front();
         }
     }
 
@@ -290,7 +281,7 @@ impl Window {
     }
 
     #[allow(clippy::cast_precision_loss)]
-    fn aggregate(&self, aggregate: Aggregate, window_us: i64) -> Option<f64> {
+    fn aggregate(&self, aggregate: Aggregate, window_us: i64, scratch: &mut Vec<f64>) -> Option<f64> {
         let n = self.samples.len();
         match aggregate {
             Aggregate::Count => Some(n as f64),
@@ -299,11 +290,32 @@ impl Window {
             Aggregate::Sum => Some(self.sum),
             Aggregate::Avg => Some(self.sum / n as f64),
             Aggregate::Max | Aggregate::Min => self.extreme.front().map(|(_, v)| *v),
-            Aggregate::P50 | Aggregate::P95 | Aggregate::P99 => {
-                exact_quantile(&self.sorted, aggregate.quantile().unwrap_or(0.5))
-            }
+            Aggregate::P50 | Aggregate::P95 | Aggregate::P99 => quantile(
+                self.samples.iter().map(|(_, v, _)| *v),
+                aggregate.quantile().unwrap_or(0.5),
+                scratch,
+            ),
         }
     }
+}
+
+/// The exact quantile (linear interpolation between closest ranks, as
+/// `monitor_core::sketch::exact_quantile` and the query API) in O(n) by selection, so the
+/// window itself stays an O(1) ring.
+fn quantile(values: impl Iterator<Item = f64>, q: f64, scratch: &mut Vec<f64>) -> Option<f64> {
+    scratch.clear();
+    scratch.extend(values);
+    let last = scratch.len().checked_sub(1)?;
+    #[allow(clippy::cast_precision_loss)]
+    let position = q.clamp(0.0, 1.0) * last as f64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let lower = (position.floor() as usize).min(last);
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = position - lower as f64;
+    let (_, low, above) = scratch.select_nth_unstable_by(lower, f64::total_cmp);
+    let low = *low;
+    let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
+    Some(low + (high - low) * fraction)
 }
 
 /// One group of a rule: its condition state and its alert instance.
@@ -315,6 +327,8 @@ pub(crate) struct Group {
     last_value: Option<f64>,
     detector: Option<Box<StreamingDetector>>,
     anomaly_vars: Vec<(&'static str, String)>,
+    /// A lazily evaluated window changed since its last evaluation.
+    eval_due: bool,
     pub(crate) inst: Instance,
     /// Changed since last persisted.
     pub(crate) dirty: bool,
@@ -334,6 +348,7 @@ impl Group {
             fingerprint,
             last_value: None,
             anomaly_vars: Vec::new(),
+            eval_due: false,
             inst: Instance::default(),
             dirty: false,
             persisted: false,
@@ -368,12 +383,18 @@ pub(crate) enum Output {
 pub(crate) struct RuleState {
     pub(crate) groups: HashMap<String, Group>,
     dropped: u64,
+    /// Reused for multi-dimension group keys, so a lookup allocates nothing.
+    key: String,
+    /// Reused for percentile selection.
+    scratch: Vec<f64>,
 }
 
 /// A rule and its live state; the engine holds one per rule.
 pub(crate) struct RuleRuntime {
     pub(crate) compiled: Arc<CompiledRule>,
     state: Mutex<RuleState>,
+    /// Some group's percentile window changed since it was last evaluated.
+    due: AtomicBool,
 }
 
 fn group_key(rule: &CompiledRule, event: &Event, buf: &mut String) {
@@ -397,7 +418,8 @@ fn key_of_labels(rule: &CompiledRule, group: &BTreeMap<String, String>) -> Strin
 
 impl RuleRuntime {
     pub(crate) fn new(compiled: Arc<CompiledRule>, started: Timestamp) -> RuleRuntime {
-        let runtime = RuleRuntime { compiled, state: Mutex::new(RuleState::default()) };
+        let runtime =
+            RuleRuntime { compiled, state: Mutex::new(RuleState::default()), due: AtomicBool::new(false) };
         // An ungrouped absence rule counts silence from when it was installed.
         if runtime.compiled.kind == ConditionKind::Absence && runtime.compiled.group_by.is_empty() {
             let mut state = runtime.lock();
@@ -475,22 +497,28 @@ impl RuleRuntime {
         {
             return;
         }
-        let mut key = String::new();
-        group_key(rule, event, &mut key);
-        let mut state = self.lock();
-        let state = &mut *state;
-        if !state.groups.contains_key(&key) {
-            if state.groups.len() >= max_groups {
-                state.dropped += 1;
+        let mut guard = self.lock();
+        let RuleState { groups, dropped, key, scratch } = &mut *guard;
+        let lookup: &str = match rule.group_by.as_slice() {
+            [] => "",
+            [one] => one.value_of(event).unwrap_or(""),
+            _ => {
+                group_key(rule, event, key);
+                key.as_str()
+            }
+        };
+        if !groups.contains_key(lookup) {
+            if groups.len() >= max_groups {
+                *dropped += 1;
                 metrics::counter!("monitor_alerts_groups_dropped_total").increment(1);
-                if state.dropped == 1 || state.dropped % 10_000 == 0 {
-                    tracing::warn!(rule = %rule.rule.id, groups = max_groups, dropped = state.dropped, "alert rule has too many groups; new groups are not evaluated");
+                if *dropped == 1 || *dropped % 10_000 == 0 {
+                    tracing::warn!(rule = %rule.rule.id, groups = max_groups, dropped = *dropped, "alert rule has too many groups; new groups are not evaluated");
                 }
                 return;
             }
-            state.groups.insert(key.clone(), Group::new(rule, rule.group_labels(event)));
+            groups.insert(lookup.to_owned(), Group::new(rule, rule.group_labels(event)));
         }
-        let Some(group) = state.groups.get_mut(&key) else { return };
+        let Some(group) = groups.get_mut(lookup) else { return };
         let event_time = Timestamp(t);
         match rule.kind {
             ConditionKind::Threshold => {
@@ -525,8 +553,31 @@ impl RuleRuntime {
                 group.dirty = true;
             }
         }
-        if evaluate {
-            step(rule, group, now_us, out);
+        if !evaluate {
+            return;
+        }
+        if rule.lazy {
+            // Percentiles cost O(n) to evaluate: coalesce them (`evaluate_due`).
+            group.eval_due = true;
+            self.due.store(true, Ordering::Release);
+        } else {
+            step(rule, group, now_us, scratch, out);
+        }
+    }
+
+    /// Evaluates the groups whose percentile windows changed since their last evaluation.
+    pub(crate) fn evaluate_due(&self, now: Timestamp, out: &mut Vec<Output>) {
+        if !self.due.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let rule = &*self.compiled;
+        let mut guard = self.lock();
+        let RuleState { groups, scratch, .. } = &mut *guard;
+        for group in groups.values_mut() {
+            if group.eval_due && rule.rule.enabled {
+                group.eval_due = false;
+                step(rule, group, now.as_micros(), scratch, out);
+            }
         }
     }
 
@@ -535,11 +586,13 @@ impl RuleRuntime {
     pub(crate) fn tick(&self, now: Timestamp, out: &mut Vec<Output>) {
         let rule = &*self.compiled;
         let now_us = now.as_micros();
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let mut forget = Vec::new();
         for (key, group) in &mut state.groups {
+            group.eval_due = false;
             if rule.rule.enabled {
-                step(rule, group, now_us, out);
+                step(rule, group, now_us, &mut state.scratch, out);
             } else if group.inst.phase == Phase::Firing {
                 resolve(rule, group, now_us, out);
             } else if group.inst.phase == Phase::Pending {
@@ -650,7 +703,12 @@ fn alert(rule: &CompiledRule, group: &Group, status: AlertStatus, ends_at: Optio
 
 /// The condition's truth and value for a group at `now`.
 #[allow(clippy::cast_precision_loss)]
-fn condition(rule: &CompiledRule, group: &mut Group, now: i64) -> (bool, Option<f64>) {
+fn condition(
+    rule: &CompiledRule,
+    group: &mut Group,
+    now: i64,
+    scratch: &mut Vec<f64>,
+) -> (bool, Option<f64>) {
     let firing = group.inst.phase == Phase::Firing;
     let window_us = rule.checked.window_us;
     match rule.kind {
@@ -662,13 +720,13 @@ fn condition(rule: &CompiledRule, group: &mut Group, now: i64) -> (bool, Option<
         ConditionKind::Window => {
             let aggregate = rule.rule.condition.aggregate;
             let Some(window) = group.window.as_mut() else { return (false, None) };
-            window.evict(aggregate, now - window_us);
-            let value = aggregate.and_then(|a| window.aggregate(a, window_us));
+            window.evict(now - window_us);
+            let value = aggregate.and_then(|a| window.aggregate(a, window_us, scratch));
             (value.is_some_and(|v| rule.test(v, firing)), value)
         }
         ConditionKind::ErrorRatio => {
             let Some(window) = group.window.as_mut() else { return (false, None) };
-            window.evict(None, now - window_us);
+            window.evict(now - window_us);
             let n = window.len();
             if n == 0 {
                 return (false, None);
@@ -689,8 +747,8 @@ fn condition(rule: &CompiledRule, group: &mut Group, now: i64) -> (bool, Option<
 }
 
 /// One evaluation of the state machine.
-fn step(rule: &CompiledRule, group: &mut Group, now: i64, out: &mut Vec<Output>) {
-    let (holds, value) = condition(rule, group, now);
+fn step(rule: &CompiledRule, group: &mut Group, now: i64, scratch: &mut Vec<f64>, out: &mut Vec<Output>) {
+    let (holds, value) = condition(rule, group, now, scratch);
     let c = &rule.checked;
     match group.inst.phase {
         Phase::Inactive => {
@@ -822,21 +880,21 @@ mod tests {
             w.push(agg, i64::try_from(i).unwrap() * 10, v, 100);
         }
         // Sorted 1 3 5 7 9: p95 at rank 0.95 * 4 = 3.8 → 7 + 0.8 * 2 = 8.6.
-        assert!((w.aggregate(Aggregate::P95, 100).unwrap() - 8.6).abs() < 1e-9);
-        w.evict(agg, 25); // drops t=0 (5), t=10 (1), t=20 (9)
+        assert!((w.aggregate(Aggregate::P95, 100, &mut Vec::new()).unwrap() - 8.6).abs() < 1e-9);
+        w.evict(25); // drops t=0 (5), t=10 (1), t=20 (9)
         assert_eq!(w.len(), 2);
         // Sorted 3 7: 3 + 0.95 * 4 = 6.8.
-        assert!((w.aggregate(Aggregate::P95, 100).unwrap() - 6.8).abs() < 1e-9);
+        assert!((w.aggregate(Aggregate::P95, 100, &mut Vec::new()).unwrap() - 6.8).abs() < 1e-9);
 
         let mut m = Window::new();
         for (t, v) in [(0, 4.0), (1, 8.0), (2, 2.0), (3, 6.0)] {
             m.push(Some(Aggregate::Max), t, v, 100);
         }
-        assert_eq!(m.aggregate(Aggregate::Max, 10), Some(8.0));
-        m.evict(Some(Aggregate::Max), 2);
-        assert_eq!(m.aggregate(Aggregate::Max, 10), Some(6.0));
-        assert_eq!(m.aggregate(Aggregate::Avg, 10), Some(4.0));
-        assert_eq!(m.aggregate(Aggregate::Rate, 4_000_000), Some(0.5));
+        assert_eq!(m.aggregate(Aggregate::Max, 10, &mut Vec::new()), Some(8.0));
+        m.evict(2);
+        assert_eq!(m.aggregate(Aggregate::Max, 10, &mut Vec::new()), Some(6.0));
+        assert_eq!(m.aggregate(Aggregate::Avg, 10, &mut Vec::new()), Some(4.0));
+        assert_eq!(m.aggregate(Aggregate::Rate, 4_000_000, &mut Vec::new()), Some(0.5));
         m.push(Some(Aggregate::Max), 10, 1.0, 2);
         assert_eq!(m.len(), 2, "the cap drops the oldest");
     }

@@ -443,11 +443,22 @@ async fn the_engine_runs_timers_on_its_own() {
     .await
     .unwrap();
     engine.put_rule(r).await.unwrap();
+    let p95 = rule(
+        r#"{"id":"p95","name":"P95","severity":"high","threshold":1000,
+            "condition":{"kind":"window","field":"duration","aggregate":"p95","window":"1m"}}"#,
+    );
+    engine.put_rule(p95).await.unwrap();
+    engine.observe(&perf("tool:Bash", 5000.0, "s", T0));
+    assert!(engine.active().is_empty(), "percentiles are evaluated in batches");
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    engine.flush().await;
+    assert_eq!(engine.active().len(), 1, "within one window_eval_interval_ms");
     tokio::time::sleep(std::time::Duration::from_secs(29)).await;
     engine.flush().await;
-    assert!(engine.active().is_empty());
+    assert_eq!(engine.active().len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
     engine.flush().await;
-    assert_eq!(engine.active().len(), 1, "fired by the ticker within one evaluation interval");
+    let ids: Vec<_> = engine.active().into_iter().map(|a| a.rule_id).collect();
+    assert_eq!(ids, ["quiet", "p95"], "absence fired by the ticker within one evaluation interval");
     engine.shutdown().await;
 }
