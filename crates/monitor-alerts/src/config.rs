@@ -38,10 +38,6 @@ pub struct AlertsConfig {
     /// cooldown ends, repeats. Per-event conditions are evaluated on the event itself.
     /// Default 1000.
     pub evaluation_interval_ms: u64,
-    /// How often percentile windows (p50/p95/p99) that received events are evaluated
-    /// (milliseconds): they cost O(window) each, so they are batched instead of evaluated
-    /// per event. Default 100.
-    pub window_eval_interval_ms: u64,
     /// How often the rules file's modification time is checked (milliseconds). Default 2000.
     pub rules_poll_interval_ms: u64,
     /// The `receiver` name in webhook bodies. Default `agent-monitor`.
@@ -63,7 +59,6 @@ impl Default for AlertsConfig {
             rules_file: None,
             external_url: "http://127.0.0.1:7070".to_owned(),
             evaluation_interval_ms: 1_000,
-            window_eval_interval_ms: 100,
             rules_poll_interval_ms: 2_000,
             receiver: "agent-monitor".to_owned(),
             max_groups_per_rule: 10_000,
@@ -83,9 +78,6 @@ impl AlertsConfig {
         }
         if self.evaluation_interval_ms == 0 || self.evaluation_interval_ms > 60_000 {
             return fail("evaluation_interval_ms must be 1..=60000");
-        }
-        if self.window_eval_interval_ms == 0 || self.window_eval_interval_ms > 60_000 {
-            return fail("window_eval_interval_ms must be 1..=60000");
         }
         if self.rules_poll_interval_ms == 0 {
             return fail("rules_poll_interval_ms must be at least 1");

@@ -286,22 +286,6 @@ impl AlertEngine {
         }
     }
 
-    /// Evaluates the groups of percentile windows that changed since their last
-    /// evaluation. Percentiles cost O(window) to compute, so instead of on every event
-    /// they are evaluated in batches every `window_eval_interval_ms` (default 100 ms) by
-    /// the ticker; [`AlertEngine::tick`] includes them.
-    pub fn evaluate_due(&self) {
-        let now = self.shared.clock.now();
-        let set = self.shared.rules.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut out = Vec::new();
-        for runtime in &set.rules {
-            runtime.evaluate_due(now, &mut out);
-            if !out.is_empty() {
-                self.emit(&runtime.compiled, std::mem::take(&mut out));
-            }
-        }
-    }
-
     fn emit(&self, rule: &Arc<CompiledRule>, outputs: Vec<Output>) {
         // Fails only after shutdown, when nothing is to be applied any more.
         let _ = self.shared.effects.send(Effect::Outputs { rule: rule.clone(), outputs });
@@ -673,14 +657,11 @@ async fn ticker_loop(engine: AlertEngine) {
     eval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval(Duration::from_millis(shared.config.rules_poll_interval_ms));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut due = tokio::time::interval(Duration::from_millis(shared.config.window_eval_interval_ms));
-    due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watching = shared.config.rules_file.is_some();
     loop {
         tokio::select! {
             () = shared.tasks_cancel.cancelled() => break,
             _ = eval.tick() => engine.tick(),
-            _ = due.tick() => engine.evaluate_due(),
             _ = poll.tick(), if watching => {
                 // Errors are logged where they happen; the old rules stay in force.
                 let _ = engine.reload_rules_file().await;

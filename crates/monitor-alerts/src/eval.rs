@@ -5,8 +5,8 @@
 //! Everything here is synchronous and clock-free: callers pass `now`. The engine calls
 //! [`RuleRuntime::observe`] per event and [`RuleRuntime::tick`] on its timer.
 
+use monitor_core::sketch::exact_quantile;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use monitor_core::alert::{Alert, AlertStatus, fingerprint};
@@ -28,8 +28,6 @@ pub(crate) struct CompiledRule {
     type_mask: u8,
     group_by: Vec<Dimension>,
     min_volume: usize,
-    /// Evaluated in batches (`evaluate_due`) rather than on every event: percentiles.
-    lazy: bool,
     /// `p95 duration > 2000 over 5m`.
     pub(crate) condition_text: String,
     vars: BTreeMap<&'static str, String>,
@@ -85,7 +83,6 @@ impl CompiledRule {
         vars.insert("aggregate", c.aggregate.map_or(kind.as_str(), Aggregate::as_str).to_owned());
         vars.insert("window", window_text);
         CompiledRule {
-            lazy: kind == ConditionKind::Window && c.aggregate.and_then(Aggregate::quantile).is_some(),
             min_volume: usize::try_from(c.min_volume.unwrap_or(10)).unwrap_or(usize::MAX),
             group_by: c.group_by.clone(),
             kind,
@@ -227,11 +224,14 @@ struct Window {
     sum: f64,
     /// Monotonic deque for max (decreasing) or min (increasing): (seq, value).
     extreme: VecDeque<(u64, f64)>,
+    /// The values in order, for percentiles: O(log n) search plus a memmove per insert
+    /// and eviction, O(1) per evaluation.
+    sorted: Vec<f64>,
 }
 
 impl Window {
     fn new() -> Self {
-        Window { samples: VecDeque::new(), seq: 0, sum: 0.0, extreme: VecDeque::new() }
+        Window { samples: VecDeque::new(), seq: 0, sum: 0.0, extreme: VecDeque::new(), sorted: Vec::new() }
     }
 
     fn push(&mut self, aggregate: Option<Aggregate>, t: i64, v: f64, cap: usize) {
@@ -252,6 +252,10 @@ impl Window {
                 }
                 self.extreme.push_back((self.seq, v));
             }
+            Some(a) if a.quantile().is_some() => {
+                let at = self.sorted.partition_point(|x| *x < v);
+                self.sorted.insert(at, v);
+            }
             _ => {}
         }
         while self.samples.len() > cap {
@@ -268,6 +272,12 @@ impl Window {
         if self.extreme.front().is_some_and(|(s, _)| *s == seq) {
             self.extreme.pop_front();
         }
+        if !self.sorted.is_empty() {
+            let at = self.sorted.partition_point(|x| *x < v);
+            if at < self.sorted.len() {
+                self.sorted.remove(at);
+            }
+        }
     }
 
     fn evict(&mut self, cutoff: i64) {
@@ -281,7 +291,7 @@ impl Window {
     }
 
     #[allow(clippy::cast_precision_loss)]
-    fn aggregate(&self, aggregate: Aggregate, window_us: i64, scratch: &mut Vec<f64>) -> Option<f64> {
+    fn aggregate(&self, aggregate: Aggregate, window_us: i64) -> Option<f64> {
         let n = self.samples.len();
         match aggregate {
             Aggregate::Count => Some(n as f64),
@@ -290,32 +300,11 @@ impl Window {
             Aggregate::Sum => Some(self.sum),
             Aggregate::Avg => Some(self.sum / n as f64),
             Aggregate::Max | Aggregate::Min => self.extreme.front().map(|(_, v)| *v),
-            Aggregate::P50 | Aggregate::P95 | Aggregate::P99 => quantile(
-                self.samples.iter().map(|(_, v, _)| *v),
-                aggregate.quantile().unwrap_or(0.5),
-                scratch,
-            ),
+            Aggregate::P50 | Aggregate::P95 | Aggregate::P99 => {
+                exact_quantile(&self.sorted, aggregate.quantile().unwrap_or(0.5))
+            }
         }
     }
-}
-
-/// The exact quantile (linear interpolation between closest ranks, as
-/// `monitor_core::sketch::exact_quantile` and the query API) in O(n) by selection, so the
-/// window itself stays an O(1) ring.
-fn quantile(values: impl Iterator<Item = f64>, q: f64, scratch: &mut Vec<f64>) -> Option<f64> {
-    scratch.clear();
-    scratch.extend(values);
-    let last = scratch.len().checked_sub(1)?;
-    #[allow(clippy::cast_precision_loss)]
-    let position = q.clamp(0.0, 1.0) * last as f64;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let lower = (position.floor() as usize).min(last);
-    #[allow(clippy::cast_precision_loss)]
-    let fraction = position - lower as f64;
-    let (_, low, above) = scratch.select_nth_unstable_by(lower, f64::total_cmp);
-    let low = *low;
-    let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
-    Some(low + (high - low) * fraction)
 }
 
 /// One group of a rule: its condition state and its alert instance.
@@ -327,8 +316,6 @@ pub(crate) struct Group {
     last_value: Option<f64>,
     detector: Option<Box<StreamingDetector>>,
     anomaly_vars: Vec<(&'static str, String)>,
-    /// A lazily evaluated window changed since its last evaluation.
-    eval_due: bool,
     pub(crate) inst: Instance,
     /// Changed since last persisted.
     pub(crate) dirty: bool,
@@ -348,7 +335,6 @@ impl Group {
             fingerprint,
             last_value: None,
             anomaly_vars: Vec::new(),
-            eval_due: false,
             inst: Instance::default(),
             dirty: false,
             persisted: false,
@@ -385,16 +371,12 @@ pub(crate) struct RuleState {
     dropped: u64,
     /// Reused for multi-dimension group keys, so a lookup allocates nothing.
     key: String,
-    /// Reused for percentile selection.
-    scratch: Vec<f64>,
 }
 
 /// A rule and its live state; the engine holds one per rule.
 pub(crate) struct RuleRuntime {
     pub(crate) compiled: Arc<CompiledRule>,
     state: Mutex<RuleState>,
-    /// Some group's percentile window changed since it was last evaluated.
-    due: AtomicBool,
 }
 
 fn group_key(rule: &CompiledRule, event: &Event, buf: &mut String) {
@@ -418,8 +400,7 @@ fn key_of_labels(rule: &CompiledRule, group: &BTreeMap<String, String>) -> Strin
 
 impl RuleRuntime {
     pub(crate) fn new(compiled: Arc<CompiledRule>, started: Timestamp) -> RuleRuntime {
-        let runtime =
-            RuleRuntime { compiled, state: Mutex::new(RuleState::default()), due: AtomicBool::new(false) };
+        let runtime = RuleRuntime { compiled, state: Mutex::new(RuleState::default()) };
         // An ungrouped absence rule counts silence from when it was installed.
         if runtime.compiled.kind == ConditionKind::Absence && runtime.compiled.group_by.is_empty() {
             let mut state = runtime.lock();
@@ -498,7 +479,7 @@ impl RuleRuntime {
             return;
         }
         let mut guard = self.lock();
-        let RuleState { groups, dropped, key, scratch } = &mut *guard;
+        let RuleState { groups, dropped, key } = &mut *guard;
         let lookup: &str = match rule.group_by.as_slice() {
             [] => "",
             [one] => one.value_of(event).unwrap_or(""),
@@ -553,31 +534,8 @@ impl RuleRuntime {
                 group.dirty = true;
             }
         }
-        if !evaluate {
-            return;
-        }
-        if rule.lazy {
-            // Percentiles cost O(n) to evaluate: coalesce them (`evaluate_due`).
-            group.eval_due = true;
-            self.due.store(true, Ordering::Release);
-        } else {
-            step(rule, group, now_us, scratch, out);
-        }
-    }
-
-    /// Evaluates the groups whose percentile windows changed since their last evaluation.
-    pub(crate) fn evaluate_due(&self, now: Timestamp, out: &mut Vec<Output>) {
-        if !self.due.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let rule = &*self.compiled;
-        let mut guard = self.lock();
-        let RuleState { groups, scratch, .. } = &mut *guard;
-        for group in groups.values_mut() {
-            if group.eval_due && rule.rule.enabled {
-                group.eval_due = false;
-                step(rule, group, now.as_micros(), scratch, out);
-            }
+        if evaluate {
+            step(rule, group, now_us, out);
         }
     }
 
@@ -590,9 +548,8 @@ impl RuleRuntime {
         let state = &mut *guard;
         let mut forget = Vec::new();
         for (key, group) in &mut state.groups {
-            group.eval_due = false;
             if rule.rule.enabled {
-                step(rule, group, now_us, &mut state.scratch, out);
+                step(rule, group, now_us, out);
             } else if group.inst.phase == Phase::Firing {
                 resolve(rule, group, now_us, out);
             } else if group.inst.phase == Phase::Pending {
@@ -703,12 +660,7 @@ fn alert(rule: &CompiledRule, group: &Group, status: AlertStatus, ends_at: Optio
 
 /// The condition's truth and value for a group at `now`.
 #[allow(clippy::cast_precision_loss)]
-fn condition(
-    rule: &CompiledRule,
-    group: &mut Group,
-    now: i64,
-    scratch: &mut Vec<f64>,
-) -> (bool, Option<f64>) {
+fn condition(rule: &CompiledRule, group: &mut Group, now: i64) -> (bool, Option<f64>) {
     let firing = group.inst.phase == Phase::Firing;
     let window_us = rule.checked.window_us;
     match rule.kind {
@@ -721,7 +673,7 @@ fn condition(
             let aggregate = rule.rule.condition.aggregate;
             let Some(window) = group.window.as_mut() else { return (false, None) };
             window.evict(now - window_us);
-            let value = aggregate.and_then(|a| window.aggregate(a, window_us, scratch));
+            let value = aggregate.and_then(|a| window.aggregate(a, window_us));
             (value.is_some_and(|v| rule.test(v, firing)), value)
         }
         ConditionKind::ErrorRatio => {
@@ -747,8 +699,8 @@ fn condition(
 }
 
 /// One evaluation of the state machine.
-fn step(rule: &CompiledRule, group: &mut Group, now: i64, scratch: &mut Vec<f64>, out: &mut Vec<Output>) {
-    let (holds, value) = condition(rule, group, now, scratch);
+fn step(rule: &CompiledRule, group: &mut Group, now: i64, out: &mut Vec<Output>) {
+    let (holds, value) = condition(rule, group, now);
     let c = &rule.checked;
     match group.inst.phase {
         Phase::Inactive => {
@@ -880,21 +832,21 @@ mod tests {
             w.push(agg, i64::try_from(i).unwrap() * 10, v, 100);
         }
         // Sorted 1 3 5 7 9: p95 at rank 0.95 * 4 = 3.8 → 7 + 0.8 * 2 = 8.6.
-        assert!((w.aggregate(Aggregate::P95, 100, &mut Vec::new()).unwrap() - 8.6).abs() < 1e-9);
+        assert!((w.aggregate(Aggregate::P95, 100).unwrap() - 8.6).abs() < 1e-9);
         w.evict(25); // drops t=0 (5), t=10 (1), t=20 (9)
         assert_eq!(w.len(), 2);
         // Sorted 3 7: 3 + 0.95 * 4 = 6.8.
-        assert!((w.aggregate(Aggregate::P95, 100, &mut Vec::new()).unwrap() - 6.8).abs() < 1e-9);
+        assert!((w.aggregate(Aggregate::P95, 100).unwrap() - 6.8).abs() < 1e-9);
 
         let mut m = Window::new();
         for (t, v) in [(0, 4.0), (1, 8.0), (2, 2.0), (3, 6.0)] {
             m.push(Some(Aggregate::Max), t, v, 100);
         }
-        assert_eq!(m.aggregate(Aggregate::Max, 10, &mut Vec::new()), Some(8.0));
+        assert_eq!(m.aggregate(Aggregate::Max, 10), Some(8.0));
         m.evict(2);
-        assert_eq!(m.aggregate(Aggregate::Max, 10, &mut Vec::new()), Some(6.0));
-        assert_eq!(m.aggregate(Aggregate::Avg, 10, &mut Vec::new()), Some(4.0));
-        assert_eq!(m.aggregate(Aggregate::Rate, 4_000_000, &mut Vec::new()), Some(0.5));
+        assert_eq!(m.aggregate(Aggregate::Max, 10), Some(6.0));
+        assert_eq!(m.aggregate(Aggregate::Avg, 10), Some(4.0));
+        assert_eq!(m.aggregate(Aggregate::Rate, 4_000_000), Some(0.5));
         m.push(Some(Aggregate::Max), 10, 1.0, 2);
         assert_eq!(m.len(), 2, "the cap drops the oldest");
     }

@@ -120,7 +120,6 @@ impl Harness {
     pub async fn send(&self, event: Event) {
         self.clock.set(event.timestamp);
         self.engine.observe(&event);
-        self.engine.evaluate_due();
         self.engine.flush().await;
     }
 
