@@ -60,19 +60,39 @@ export function EventFeed({ cap = 300, compact = false, initialFilters = {} }: E
     return () => abort.abort();
   }, [cap, auth.version, reload, serverFilters]);
 
+  // Live events are applied in batches, at most every 100 ms, so a burst of thousands of
+  // events a second costs a few renders rather than one per event.
+  const pending = useRef<MetricEvent[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (flushTimer.current) clearTimeout(flushTimer.current);
+    },
+    [],
+  );
+  const flush = () => {
+    flushTimer.current = null;
+    const batch = pending.current;
+    pending.current = [];
+    if (batch.length === 0) return;
+    if (pausedRef.current) {
+      buffer.current.push(...batch);
+      if (buffer.current.length > cap) buffer.current = buffer.current.slice(-cap);
+      setBuffered((n) => n + batch.length);
+    } else {
+      setEvents((cur) => mergeNewest(cur, batch, cap));
+    }
+  };
   useLive((m) => {
     if (m.kind === 'resync') setReload((n) => n + 1);
     if (m.kind !== 'event') return;
-    if (pausedRef.current) {
-      buffer.current.push(m.event);
-      setBuffered(buffer.current.length);
-    } else {
-      setEvents((cur) => mergeNewest(cur, [m.event], cap));
-    }
+    pending.current.push(m.event);
+    if (!flushTimer.current) flushTimer.current = setTimeout(flush, 100);
   });
 
   const resume = () => {
-    const held = buffer.current;
+    const held = [...buffer.current, ...pending.current];
+    pending.current = [];
     buffer.current = [];
     setEvents((cur) => mergeNewest(cur, held, cap));
     setBuffered(0);

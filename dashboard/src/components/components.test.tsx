@@ -64,26 +64,38 @@ describe('EventFeed', () => {
   it('shows stored events, then live ones on top; pause holds them back and counts them', async () => {
     render(<EventFeed cap={10} />);
     await screen.findByText(/tool:Read/);
-    act(() => hub.dispatch({ event: 'metric', id: '1', data: JSON.stringify(event('live-1', 'tool:Bash')) }));
     const rows = () => screen.getAllByTestId('feed-row').map((r) => r.dataset.eventId);
-    expect(rows()).toEqual(['live-1', 'old-1']);
+    act(() => hub.dispatch({ event: 'metric', id: '1', data: JSON.stringify(event('live-1', 'tool:Bash')) }));
+    await waitFor(() => expect(rows()).toEqual(['live-1', 'old-1']));
 
     fireEvent.click(screen.getByTestId('feed-pause'));
     act(() => hub.dispatch({ event: 'metric', id: '2', data: JSON.stringify(event('live-2', 'tool:Edit')) }));
+    await waitFor(() => expect(screen.getByTestId('feed-resume').textContent).toContain('1 new'));
     expect(rows()).toEqual(['live-1', 'old-1']);
-    expect(screen.getByTestId('feed-resume').textContent).toContain('1 new');
     fireEvent.click(screen.getByTestId('feed-resume'));
     expect(rows()).toEqual(['live-2', 'live-1', 'old-1']);
 
     // A replayed event (same id) is not shown twice.
     act(() => hub.dispatch({ event: 'metric', id: '2', data: JSON.stringify(event('live-2', 'tool:Edit')) }));
+    await new Promise((r) => setTimeout(r, 150));
     expect(rows()).toEqual(['live-2', 'live-1', 'old-1']);
+  });
+
+  it('applies a burst of live events in one batch', async () => {
+    render(<EventFeed cap={500} />);
+    await screen.findByText(/tool:Read/);
+    act(() => {
+      for (let i = 0; i < 300; i++) hub.dispatch({ event: 'metric', id: String(100 + i), data: JSON.stringify(event(`burst-${i}`, 'tool:Grep')) });
+    });
+    await waitFor(() => expect(screen.getAllByTestId('feed-row')).toHaveLength(301));
+    expect(screen.getAllByTestId('feed-row')[0]!.dataset.eventId).toBe('burst-299');
   });
 
   it('filters by type and text', async () => {
     render(<EventFeed cap={10} />);
     await screen.findByText(/tool:Read/);
     act(() => hub.dispatch({ event: 'metric', id: '3', data: JSON.stringify({ ...event('err-1', 'tool:Bash'), type: 'error', payload: { message: 'disk full' } }) }));
+    await screen.findByText(/disk full/);
     fireEvent.change(screen.getByLabelText('type'), { target: { value: 'error' } });
     expect(screen.getAllByTestId('feed-row').map((r) => r.dataset.eventId)).toEqual(['err-1']);
     fireEvent.change(screen.getByLabelText('type'), { target: { value: '' } });
