@@ -69,6 +69,11 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// HTTPS (TLS 1.3 only) when a certificate and key are given.
     pub tls: TlsConfig,
+    /// SQLite store settings (its `path` and `retention` come from `store` and `retention`).
+    pub sqlite: monitor_store_sqlite::SqliteConfig,
+    /// PostgreSQL store settings (its `url` and `retention` come from `store` and
+    /// `retention` when those are set).
+    pub postgres: Option<monitor_store_timescale::PgConfig>,
 }
 
 /// `[tls]`: certificate and key files.
@@ -97,6 +102,8 @@ impl Default for Config {
             query: QueryConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             tls: TlsConfig::default(),
+            sqlite: monitor_store_sqlite::SqliteConfig::default(),
+            postgres: None,
         }
     }
 }
@@ -257,6 +264,9 @@ impl Config {
     pub fn store_url(&self) -> Result<StoreUrl, ConfigError> {
         let text = self.store.trim();
         if text.is_empty() {
+            if let Some(pg) = &self.postgres {
+                return Ok(StoreUrl::Postgres(pg.url.clone()));
+            }
             return Ok(StoreUrl::Sqlite(self.data_dir.join("monitor.db")));
         }
         if text == "memory" {

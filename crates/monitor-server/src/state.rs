@@ -83,8 +83,29 @@ impl AppState {
     /// Opens the store and starts the pipeline. Call inside a tokio runtime.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         config.validate()?;
-        let store = open_store(&config).await?;
-        AppState::with_store(config, store).await
+        let opened = open_store(&config).await?;
+        let state = AppState::with_store(config, opened.store).await?;
+        if let Some(maintain) = opened.maintain {
+            state.spawn_upkeep(maintain);
+        }
+        Ok(state)
+    }
+
+    fn spawn_upkeep(&self, maintain: Maintain) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.timeouts.maintenance);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = state.shutdown.cancelled() => break,
+                }
+                if let Err(error) = maintain(Timestamp::now()).await {
+                    tracing::warn!(%error, "store maintenance failed");
+                }
+            }
+        });
     }
 
     /// Starts the pipeline on an already opened store.
@@ -179,20 +200,57 @@ impl AppState {
     }
 }
 
+/// Periodic store-specific upkeep (PostgreSQL: partitions ahead, rollup folding).
+pub type Maintain =
+    Arc<dyn Fn(Timestamp) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// An opened store and its upkeep task, if it has one.
+pub struct OpenedStore {
+    /// The store.
+    pub store: StoreRef,
+    /// Called every maintenance interval besides retention.
+    pub maintain: Option<Maintain>,
+}
+
 /// Opens the store the configuration names.
-pub async fn open_store(config: &Config) -> Result<StoreRef, StartError> {
+pub async fn open_store(config: &Config) -> Result<OpenedStore, StartError> {
     match config.store_url()? {
-        StoreUrl::Memory => Ok(Arc::new(monitor_core::store::MemoryStore::new(MemoryStoreConfig {
-            retention: config.retention,
-            ..MemoryStoreConfig::default()
-        }))),
-        StoreUrl::Sqlite(path) => Err(StartError::Store(format!(
-            "the SQLite store ({}) is not built into this server yet; use --store memory",
-            path.display()
-        ))),
-        StoreUrl::Postgres(_) => Err(StartError::Store(
-            "the PostgreSQL store is not built into this server yet; use --store memory".into(),
-        )),
+        StoreUrl::Memory => Ok(OpenedStore {
+            store: Arc::new(monitor_core::store::MemoryStore::new(MemoryStoreConfig {
+                retention: config.retention,
+                ..MemoryStoreConfig::default()
+            })),
+            maintain: None,
+        }),
+        StoreUrl::Sqlite(path) => {
+            let sqlite = monitor_store_sqlite::SqliteConfig {
+                path,
+                retention: config.retention,
+                ..config.sqlite.clone()
+            };
+            let store = monitor_store_sqlite::SqliteStore::open(sqlite)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?;
+            Ok(OpenedStore { store: Arc::new(store), maintain: None })
+        }
+        StoreUrl::Postgres(url) => {
+            let base = config
+                .postgres
+                .clone()
+                .unwrap_or_else(|| monitor_store_timescale::PgConfig::new(url.clone()));
+            let pg = monitor_store_timescale::PgConfig { url, retention: config.retention, ..base };
+            let store = Arc::new(
+                monitor_store_timescale::PgStore::connect(pg)
+                    .await
+                    .map_err(|e| StartError::Store(e.to_string()))?,
+            );
+            let upkeep = store.clone();
+            let maintain: Maintain = Arc::new(move |now| {
+                let store = upkeep.clone();
+                Box::pin(async move { store.maintain(now).await.map(|_| ()).map_err(|e| e.to_string()) })
+            });
+            Ok(OpenedStore { store, maintain: Some(maintain) })
+        }
     }
 }
 
