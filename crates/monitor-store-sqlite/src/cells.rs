@@ -8,8 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use monitor_core::query::{Aggregation, Filter};
+use monitor_core::event::{EventType, Source};
+use monitor_core::query::{Aggregation, Aggregator, Query};
 use monitor_core::rollup::{LEVELS, RollupCell, RollupKey};
+
+use crate::accumulate::{CellMerger, Grouping};
 use monitor_core::time::Timestamp;
 
 /// Index of a rollup level in [`LEVELS`] (5m, 1h, 1d).
@@ -33,6 +36,9 @@ pub(crate) struct CellIndex {
     /// Key → key id.
     ids: HashMap<RollupKey, u32>,
     levels: [BTreeMap<Timestamp, HashMap<u32, RollupCell>>; 3],
+    /// Per level and bucket, all held cells of the bucket merged: answers unfiltered,
+    /// ungrouped queries (a dashboard's headline chart) with one cell per bucket.
+    totals: [BTreeMap<Timestamp, RollupCell>; 3],
     /// Per level: every cell with a bucket at or after this is held.
     floor: [Timestamp; 3],
 }
@@ -42,7 +48,7 @@ impl CellIndex {
     pub(crate) fn new(keys: Vec<RollupKey>, floor: [Timestamp; 3]) -> Self {
         let ids =
             keys.iter().enumerate().filter_map(|(i, k)| Some((k.clone(), u32::try_from(i).ok()?))).collect();
-        CellIndex { keys, ids, levels: Default::default(), floor }
+        CellIndex { keys, ids, levels: Default::default(), totals: Default::default(), floor }
     }
 
     /// The id of a key, if it has one.
@@ -68,11 +74,6 @@ impl CellIndex {
         }
     }
 
-    /// Which key ids pass the filters (by id).
-    pub(crate) fn matching_keys(&self, filters: &[Filter]) -> Vec<bool> {
-        self.keys.iter().map(|k| k.matches(filters)).collect()
-    }
-
     /// The floor of a level slot.
     pub(crate) fn floor(&self, slot: usize) -> Timestamp {
         self.floor[slot]
@@ -83,35 +84,78 @@ impl CellIndex {
         self.levels[slot].get(&bucket)?.get(&key)
     }
 
-    /// Stores a cell (replacing any held one); ignored below the floor.
-    pub(crate) fn put(&mut self, slot: usize, bucket: Timestamp, key: u32, cell: RollupCell) {
+    /// The keys, by id.
+    pub(crate) fn keys(&self) -> &[RollupKey] {
+        &self.keys
+    }
+
+    /// Stores a cell loaded from the tables; ignored below the floor.
+    pub(crate) fn load(&mut self, slot: usize, bucket: Timestamp, key: u32, cell: RollupCell) {
         if bucket >= self.floor[slot] {
+            self.totals[slot].entry(bucket).or_default().merge(&cell);
             self.levels[slot].entry(bucket).or_default().insert(key, cell);
         }
     }
 
-    /// Visits held cells of a slot with buckets in `[start, end)` whose key passes `matching`.
-    pub(crate) fn scan(
+    /// Stores a cell's new full value after a write added `delta` to it; ignored below
+    /// the floor.
+    pub(crate) fn update(
+        &mut self,
+        slot: usize,
+        bucket: Timestamp,
+        key: u32,
+        full: RollupCell,
+        delta: &RollupCell,
+    ) {
+        if bucket >= self.floor[slot] {
+            self.totals[slot].entry(bucket).or_default().merge(delta);
+            self.levels[slot].entry(bucket).or_default().insert(key, full);
+        }
+    }
+
+    /// Feeds the held cells of a slot with buckets in `[start, end)` to `aggregator` for
+    /// `query` (whose statistics field, if any, is rollup field `field`).
+    pub(crate) fn aggregate(
         &self,
         slot: usize,
         start: Timestamp,
         end: Timestamp,
-        matching: &[bool],
-        mut visit: impl FnMut(Timestamp, &RollupKey, &RollupCell),
+        query: &Query,
+        field: Option<usize>,
+        aggregator: &mut Aggregator,
     ) {
         if start >= end {
             return;
         }
+        if query.filters.is_empty() && query.group_by.is_empty() {
+            // No group: the key handed over is never looked at.
+            let any = RollupKey {
+                source: Source::System,
+                event_type: EventType::Performance,
+                project_id: None,
+                agent_type: None,
+                operation: None,
+            };
+            for (bucket, total) in self.totals[slot].range(start..end) {
+                aggregator.add_cell(*bucket, &any, total.count, field.and_then(|i| total.field(i)));
+            }
+            return;
+        }
+        let grouping = Grouping::new(&self.keys, &query.filters, &query.group_by);
+        let mut merger = CellMerger::new(&grouping, field.is_some());
         for (bucket, cells) in self.levels[slot].range(start..end) {
             for (id, cell) in cells {
-                let Ok(index) = usize::try_from(*id) else { continue };
-                if matching.get(index).copied().unwrap_or(false)
-                    && let Some(key) = self.keys.get(index)
-                {
-                    visit(*bucket, key, cell);
+                if grouping.group(*id).is_none() {
+                    continue;
                 }
+                let stats = field.and_then(|i| cell.field(i));
+                let encoded = stats.map(|s| s.sketch.encode());
+                let parts = stats.zip(encoded.as_deref()).map(|(s, e)| (s.count, s.sum, s.min, s.max, e));
+                // Held sketches were encoded just above, so they always read back.
+                let _ = merger.add(*bucket, *id, cell.count, parts, &self.keys, aggregator);
             }
         }
+        merger.flush(&self.keys, aggregator);
     }
 
     /// Raises the floor of a slot to `floor` (never lowers it), dropping cells below.
@@ -124,10 +168,13 @@ impl CellIndex {
 
     /// Drops held cells of a slot with buckets before `cutoff`; returns how many.
     pub(crate) fn drop_before(&mut self, slot: usize, cutoff: Timestamp) -> u64 {
-        let starts_before = self.levels[slot].keys().next().is_some_and(|first| *first < cutoff);
+        let starts_before = self.levels[slot].keys().next().is_some_and(|first| *first < cutoff)
+            || self.totals[slot].keys().next().is_some_and(|first| *first < cutoff);
         if !starts_before {
             return 0;
         }
+        let kept_totals = self.totals[slot].split_off(&cutoff);
+        self.totals[slot] = kept_totals;
         let kept = self.levels[slot].split_off(&cutoff);
         let dropped = std::mem::replace(&mut self.levels[slot], kept);
         dropped.values().map(|cells| cells.len() as u64).sum()

@@ -20,10 +20,12 @@
 //! - [`config`]: [`SqliteConfig`] and [`Synchronous`], as they sit in the server's TOML.
 //! - [`error`]: [`Error`] and whether an error is retryable.
 //! - `store`: [`SqliteStore`]: open, write path, queries, retention, records, state.
+//! - `accumulate`: merging many rollup cells per bucket and group at once.
 //! - `cells`: the in-memory copy of recent rollup cells and the key dictionary.
 //! - `codec`: rows ⇄ events and rollup cells, multi-row statement texts.
 //! - `migrations/`: the schema, embedded with `sqlx::migrate!`.
 
+mod accumulate;
 mod cells;
 mod codec;
 pub mod config;

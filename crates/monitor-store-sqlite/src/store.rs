@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use monitor_core::event::{AgentType, Event, EventType, Source, rollup_field_index};
+use monitor_core::event::{
+    AgentType, CoordinationPayload, ErrorPayload, Event, EventType, Extra, Payload, PerformancePayload,
+    QualityPayload, Source, rollup_field_index,
+};
 use monitor_core::query::{
     Aggregation, Aggregator, DataSource, Dimension, Filter, FilterOp, Query, QueryData, QueryMetadata,
     QueryResult, matches_all,
@@ -26,11 +29,11 @@ use sqlx::{Arguments, AssertSqlSafe, Connection, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::accumulate::{CellMerger, Grouping};
 use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
 use crate::codec::{
     EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, MAX_EVENT_ROWS, Statement, StatementTexts,
-    cell_columns, chunk_sizes, decode_cell, decode_event, decode_key, decode_stats, push_cell, push_event,
-    push_key,
+    cell_columns, chunk_sizes, decode_cell, decode_event, decode_key, push_cell, push_event, push_key,
 };
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{Error, Result, primary_code};
@@ -348,7 +351,7 @@ impl SqliteStore {
             let cells = self.cells_read()?;
             rollup_deltas(&cells, &fresh)
         };
-        let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+        let mut rows: [Vec<(Timestamp, u32, RollupCell, RollupCell)>; 3] = Default::default();
         let mut stored: Vec<(usize, Timestamp, u32, RollupCell)> = Vec::new();
         {
             let cells = self.cells_read()?;
@@ -358,7 +361,7 @@ impl SqliteStore {
                     if bucket >= cells.floor(slot) || key >= known {
                         let mut full = cells.cell(slot, bucket, key).cloned().unwrap_or_default();
                         full.merge(&delta);
-                        rows[slot].push((bucket, key, full));
+                        rows[slot].push((bucket, key, full, delta));
                     } else {
                         stored.push((slot, bucket, key, delta));
                     }
@@ -379,7 +382,7 @@ impl SqliteStore {
                 None => RollupCell::default(),
             };
             full.merge(&delta);
-            rows[slot].push((bucket, key, full));
+            rows[slot].push((bucket, key, full, delta));
         }
         if !new_keys.is_empty() {
             let first = {
@@ -399,7 +402,7 @@ impl SqliteStore {
             let mut offset = 0;
             for count in chunk_sizes(level_rows.len(), MAX_CELL_ROWS) {
                 let mut args = SqliteArguments::default();
-                for (bucket, key, cell) in &level_rows[offset..offset + count] {
+                for (bucket, key, cell, _) in &level_rows[offset..offset + count] {
                     push_cell(&mut args, *bucket, *key, cell)?;
                 }
                 offset += count;
@@ -419,8 +422,8 @@ impl SqliteStore {
                 cells.push_key(key);
             }
             for (slot, level_rows) in rows.into_iter().enumerate() {
-                for (bucket, key, cell) in level_rows {
-                    cells.put(slot, bucket, key, cell);
+                for (bucket, key, full, delta) in level_rows {
+                    cells.update(slot, bucket, key, full, &delta);
                 }
             }
         }
@@ -450,16 +453,15 @@ impl SqliteStore {
                             // Buckets at or after the floor come from memory, older ones from SQL.
                             let sql_end = {
                                 let cells = self.cells_read()?;
-                                let matching = cells.matching_keys(&query.filters);
                                 let floor = cells.floor(slot).max(segment.start);
-                                cells.scan(slot, floor, segment.end, &matching, |bucket, key, cell| {
-                                    aggregator.add_cell(
-                                        bucket,
-                                        key,
-                                        cell.count,
-                                        field_index.and_then(|i| cell.field(i)),
-                                    )
-                                });
+                                cells.aggregate(
+                                    slot,
+                                    floor,
+                                    segment.end,
+                                    query,
+                                    field_index,
+                                    &mut aggregator,
+                                );
                                 floor.min(segment.end)
                             };
                             if segment.start < sql_end {
@@ -536,6 +538,26 @@ impl SqliteStore {
     ) -> Result<()> {
         let mut conn = self.readers.acquire().await.map_err(|e| Error::sqlx("acquiring a reader", e))?;
         let (condition, params) = where_clause(start, end, &query.filters);
+        let field_index = query.field.as_deref().and_then(rollup_field_index);
+        let by_columns = query.field.is_none() || field_index.is_some();
+        let by_columns = by_columns
+            && query.filters.iter().all(|f| !matches!(f.dimension, Dimension::Tag(_)))
+            && query.group_by.iter().all(|d| !matches!(d, Dimension::Tag(_)));
+        if by_columns {
+            // Everything needed is in columns and the WHERE clause applies every filter:
+            // no JSON is parsed, and only grouped dimensions are copied out of the row.
+            let value = field_index.map_or("NULL", |i| FIELD_COLUMNS[i]);
+            let sql = format!(
+                "SELECT ts, source, type, project_id, session_id, agent_type, operation, {value} \
+                 FROM events WHERE {condition}"
+            );
+            let needs = ColumnNeeds::of(&query.group_by);
+            let mut rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?).fetch(&mut *conn);
+            while let Some(row) = rows.try_next().await.map_err(|e| Error::sqlx("reading events", e))? {
+                aggregator.add_event(&column_event(&row, &needs, field_index)?);
+            }
+            return Ok(());
+        }
         let sql = format!("SELECT {EVENT_READ_COLUMNS} FROM events WHERE {condition}");
         let mut rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?).fetch(&mut *conn);
         while let Some(row) = rows.try_next().await.map_err(|e| Error::sqlx("reading events", e))? {
@@ -571,26 +593,37 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::sqlx("reading rollups", e))?;
         let cells = self.cells_read()?;
-        let matching = cells.matching_keys(&query.filters);
+        let grouping = Grouping::new(cells.keys(), &query.filters, &query.group_by);
+        let mut merger = CellMerger::new(&grouping, field_index.is_some());
+        let read_err = |e| Error::sqlx("reading rollups", e);
         for row in &rows {
-            let get = |i: usize| row.try_get::<i64, _>(i).map_err(|e| Error::sqlx("reading rollups", e));
-            let bucket = Timestamp::from_micros(get(0)?);
+            let bucket = Timestamp::from_micros(row.try_get(0).map_err(read_err)?);
+            let key_id: i64 = row.try_get(1).map_err(read_err)?;
             let key_id =
-                u32::try_from(get(1)?).map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
-            let Ok(index) = usize::try_from(key_id) else { continue };
-            if !matching.get(index).copied().unwrap_or(false) {
-                continue;
-            }
-            let Some(key) = cells.key(key_id) else {
+                u32::try_from(key_id).map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
+            if cells.key(key_id).is_none() {
                 return Err(Error::Corrupt(format!("rollup row refers to unknown key {key_id}")));
-            };
-            let count = u64::try_from(get(2)?).map_err(|_| Error::Corrupt("negative rollup count".into()))?;
+            }
+            let count: i64 = row.try_get(2).map_err(read_err)?;
+            let count = u64::try_from(count).map_err(|_| Error::Corrupt("negative rollup count".into()))?;
             let stats = match field_index {
-                Some(_) => decode_stats(row, 3)?,
+                Some(_) => match row.try_get::<Option<i64>, _>(3).map_err(read_err)? {
+                    Some(n) => Some((
+                        u64::try_from(n).map_err(|_| Error::Corrupt("negative rollup count".into()))?,
+                        row.try_get::<f64, _>(4).map_err(read_err)?,
+                        row.try_get::<f64, _>(5).map_err(read_err)?,
+                        row.try_get::<f64, _>(6).map_err(read_err)?,
+                        row.try_get::<&[u8], _>(7).map_err(read_err)?,
+                    )),
+                    None => None,
+                },
                 None => None,
             };
-            aggregator.add_cell(bucket, key, count, stats.as_ref());
+            merger
+                .add(bucket, key_id, count, stats, cells.keys(), aggregator)
+                .ok_or_else(|| Error::Corrupt("rollup sketch does not decode".into()))?;
         }
+        merger.flush(cells.keys(), aggregator);
         Ok(())
     }
 
@@ -691,6 +724,86 @@ fn rollup_deltas(
         levels[0].insert((bucket, id), cell);
     }
     (new_keys, levels)
+}
+
+/// Which dimensions a column-only aggregation has to copy out of each row.
+struct ColumnNeeds {
+    project: bool,
+    session: bool,
+    operation: bool,
+}
+
+impl ColumnNeeds {
+    fn of(group_by: &[Dimension]) -> Self {
+        ColumnNeeds {
+            project: group_by.contains(&Dimension::ProjectId),
+            session: group_by.contains(&Dimension::SessionId),
+            operation: group_by.contains(&Dimension::Operation),
+        }
+    }
+}
+
+/// A stand-in event carrying what an aggregation reads (time, grouped dimensions and the
+/// one field) from `SELECT ts, source, type, project_id, session_id, agent_type,
+/// operation, <field>`.
+fn column_event(row: &SqliteRow, needs: &ColumnNeeds, field: Option<usize>) -> Result<Event> {
+    let read_err = |e| Error::sqlx("reading events", e);
+    let text = |i: usize| row.try_get::<Option<&str>, _>(i).map_err(read_err);
+    let owned = |i: usize, needed: bool| -> Result<Option<String>> {
+        Ok(if needed { text(i)?.map(str::to_owned) } else { None })
+    };
+    let corrupt = |what: &str| Error::Corrupt(format!("stored event has an unknown {what}"));
+    let ts = Timestamp::from_micros(row.try_get(0).map_err(read_err)?);
+    let source: Source = text(1)?.unwrap_or_default().parse().map_err(|_| corrupt("source"))?;
+    let event_type: EventType = text(2)?.unwrap_or_default().parse().map_err(|_| corrupt("type"))?;
+    let agent_type = match text(5)? {
+        Some(a) => Some(a.parse::<AgentType>().map_err(|_| corrupt("agent type"))?),
+        None => None,
+    };
+    let operation = owned(6, needs.operation)?;
+    let value: Option<f64> = row.try_get(7).map_err(read_err)?;
+    let only = |index: usize| if field == Some(index) { value } else { None };
+    let payload = match event_type {
+        EventType::Performance => Payload::Performance(PerformancePayload {
+            operation: operation.unwrap_or_default(),
+            duration: only(0).unwrap_or(0.0),
+            memory_usage: only(1),
+            cpu_usage: only(2),
+            success: only(3).is_none_or(|v| v != 0.0),
+            extra: Extra::new(),
+        }),
+        EventType::Error => Payload::Error(ErrorPayload {
+            operation,
+            message: String::new(),
+            code: None,
+            extra: Extra::new(),
+        }),
+        EventType::Coordination => Payload::Coordination(CoordinationPayload {
+            manager_id: String::new(),
+            worker_id: String::new(),
+            phase: String::new(),
+            task_id: None,
+            coordination_score: only(4),
+            latency_ms: only(5),
+            extra: Extra::new(),
+        }),
+        EventType::Quality => Payload::Quality(QualityPayload {
+            metric: String::new(),
+            score: only(6).unwrap_or(0.0),
+            extra: Extra::new(),
+        }),
+    };
+    Ok(Event {
+        id: String::new(),
+        timestamp: ts,
+        ingested_at: ts,
+        source,
+        project_id: owned(3, needs.project)?,
+        session_id: owned(4, needs.session)?,
+        agent_type,
+        payload,
+        tags: Default::default(),
+    })
 }
 
 /// A bound parameter of a dynamic WHERE clause.
@@ -807,7 +920,7 @@ async fn load_cells(conn: &mut SqliteConnection, config: &SqliteConfig) -> Resul
         }
         drop(rows);
         for (bucket, key, cell) in loaded {
-            cells.put(slot, bucket, key, cell);
+            cells.load(slot, bucket, key, cell);
         }
     }
     Ok(cells)
