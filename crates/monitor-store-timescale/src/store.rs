@@ -369,6 +369,11 @@ impl PgStore {
             // Queries scan the pending table; don't leave them thousands of dead rows.
             sqlx::query("VACUUM (ANALYZE) rollup_pending").execute(&self.pool).await.map_err(err)?;
         }
+        if folded >= 20_000 {
+            // A bulk fold changes the levels a lot; without fresh statistics the planner
+            // reads a whole grain instead of one project's rows.
+            sqlx::query("ANALYZE rollup_5m, rollup_1h, rollup_1d").execute(&self.pool).await.map_err(err)?;
+        }
         metrics::counter!("monitor_store_postgres_rollup_rows_folded_total").increment(folded as u64);
         Ok(folded)
     }
