@@ -213,6 +213,15 @@ CREATE VIEW rollup_1d_view AS
 SELECT k.source, k.type, k.project_id, k.agent_type, k.operation, r.*
 FROM rollup_1d AS r JOIN rollup_keys AS k USING (key_id);
 
+-- Rollup deltas not yet folded into the rollup tables: one row per write transaction,
+-- holding that write's contribution to every cell it touched. Written in the same
+-- transaction as the events, so rollup tables + journal always equal the events
+-- actually inserted; folded into the tables every few seconds and at close/open.
+CREATE TABLE rollup_journal (
+    seq    INTEGER PRIMARY KEY,
+    deltas BLOB NOT NULL
+);
+
 -- Named logs (alert history, notification log, audit): upsert by (log, id).
 CREATE TABLE records (
     log  TEXT    NOT NULL,

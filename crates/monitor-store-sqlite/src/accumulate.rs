@@ -14,6 +14,8 @@ use monitor_core::rollup::{FieldStats, RollupKey};
 use monitor_core::sketch::Sketch;
 use monitor_core::time::Timestamp;
 
+use crate::codec::{get_varint, put_varint, unzigzag, zigzag};
+
 /// Which group each rollup key falls in for one query (`None`: filtered out).
 pub(crate) struct Grouping {
     group_of: Vec<Option<u32>>,
@@ -184,41 +186,6 @@ impl<'g> CellMerger<'g> {
             aggregator.add_cell(bucket, key, acc.count, stats.as_ref());
         }
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    #[allow(clippy::cast_sign_loss)]
-    let encoded = ((v << 1) ^ (v >> 63)) as u64;
-    encoded
-}
-
-fn unzigzag(v: u64) -> i64 {
-    #[allow(clippy::cast_possible_wrap)]
-    let decoded = ((v >> 1) as i64) ^ -((v & 1) as i64);
-    decoded
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        #[allow(clippy::cast_possible_truncation)]
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    out.push(v as u8);
-}
-
-fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = bytes.split_first()?;
-        *bytes = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -97,19 +97,11 @@ impl CellIndex {
         }
     }
 
-    /// Stores a cell's new full value after a write added `delta` to it; ignored below
-    /// the floor.
-    pub(crate) fn update(
-        &mut self,
-        slot: usize,
-        bucket: Timestamp,
-        key: u32,
-        full: RollupCell,
-        delta: &RollupCell,
-    ) {
+    /// Adds a committed write's `delta` to a held cell; ignored below the floor.
+    pub(crate) fn add_delta(&mut self, slot: usize, bucket: Timestamp, key: u32, delta: &RollupCell) {
         if bucket >= self.floor[slot] {
             self.totals[slot].entry(bucket).or_default().merge(delta);
-            self.levels[slot].entry(bucket).or_default().insert(key, full);
+            self.levels[slot].entry(bucket).or_default().entry(key).or_default().merge(delta);
         }
     }
 
@@ -159,11 +151,18 @@ impl CellIndex {
     }
 
     /// Raises the floor of a slot to `floor` (never lowers it), dropping cells below.
+    /// The caller folds the rollup journal first: cells below the floor are read from
+    /// the tables only.
     pub(crate) fn raise_floor(&mut self, slot: usize, floor: Timestamp) {
         if floor > self.floor[slot] {
             self.floor[slot] = floor;
             self.drop_before(slot, floor);
         }
+    }
+
+    /// Whether raising the floors to `target` would move any.
+    pub(crate) fn floors_below(&self, target: &[Timestamp; 3]) -> bool {
+        target.iter().zip(&self.floor).any(|(t, f)| t > f)
     }
 
     /// Drops held cells of a slot with buckets before `cutoff`; returns how many.

@@ -238,6 +238,118 @@ pub(crate) fn push_key(args: &mut SqliteArguments, id: u32, key: &RollupKey) -> 
     Ok(())
 }
 
+/// A zigzag-encoded signed integer (small magnitudes give small varints).
+pub(crate) fn zigzag(v: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let encoded = ((v << 1) ^ (v >> 63)) as u64;
+    encoded
+}
+
+/// The inverse of [`zigzag`].
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    #[allow(clippy::cast_possible_wrap)]
+    let decoded = ((v >> 1) as i64) ^ -((v & 1) as i64);
+    decoded
+}
+
+/// Appends a LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)]
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(v as u8);
+}
+
+/// Reads a LEB128 varint; `None` when truncated.
+pub(crate) fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn get_f64(bytes: &mut &[u8]) -> Option<f64> {
+    let (head, rest) = bytes.split_first_chunk::<8>()?;
+    *bytes = rest;
+    Some(f64::from_le_bytes(*head))
+}
+
+/// One rollup delta: level slot, bucket, key id and the cell to add.
+pub(crate) type Delta = (usize, Timestamp, u32, RollupCell);
+
+/// Encodes a write's rollup deltas into one journal blob: per delta the slot, the
+/// zigzag bucket, the key id and the cell (count; a field mask; per field present its
+/// count, sum, min and max as little-endian f64 and its encoded sketch).
+pub(crate) fn encode_deltas<'a>(
+    deltas: impl Iterator<Item = (usize, Timestamp, u32, &'a RollupCell)>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (slot, bucket, key, cell) in deltas {
+        put_varint(&mut out, slot as u64);
+        put_varint(&mut out, zigzag(bucket.as_micros()));
+        put_varint(&mut out, u64::from(key));
+        put_varint(&mut out, cell.count);
+        let mask =
+            cell.fields.iter().enumerate().fold(0u64, |m, (i, f)| if f.is_some() { m | (1 << i) } else { m });
+        put_varint(&mut out, mask);
+        for stats in cell.fields.iter().flatten() {
+            put_varint(&mut out, stats.count);
+            for v in [stats.sum, stats.min, stats.max] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            let sketch = stats.sketch.encode();
+            put_varint(&mut out, sketch.len() as u64);
+            out.extend_from_slice(&sketch);
+        }
+    }
+    out
+}
+
+/// Decodes [`encode_deltas`] output.
+pub(crate) fn decode_deltas(mut bytes: &[u8]) -> Result<Vec<Delta>> {
+    let corrupt = || Error::Corrupt("rollup journal entry does not decode".into());
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let slot = usize::try_from(get_varint(&mut bytes).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+        if slot >= 3 {
+            return Err(corrupt());
+        }
+        let bucket = Timestamp::from_micros(unzigzag(get_varint(&mut bytes).ok_or_else(corrupt)?));
+        let key = u32::try_from(get_varint(&mut bytes).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+        let mut cell =
+            RollupCell { count: get_varint(&mut bytes).ok_or_else(corrupt)?, ..RollupCell::default() };
+        let mask = get_varint(&mut bytes).ok_or_else(corrupt)?;
+        for (index, slot) in cell.fields.iter_mut().enumerate() {
+            if mask & (1 << index) == 0 {
+                continue;
+            }
+            let count = get_varint(&mut bytes).ok_or_else(corrupt)?;
+            let sum = get_f64(&mut bytes).ok_or_else(corrupt)?;
+            let min = get_f64(&mut bytes).ok_or_else(corrupt)?;
+            let max = get_f64(&mut bytes).ok_or_else(corrupt)?;
+            let len = usize::try_from(get_varint(&mut bytes).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+            if len > bytes.len() {
+                return Err(corrupt());
+            }
+            let (sketch, rest) = bytes.split_at(len);
+            bytes = rest;
+            let sketch = Sketch::decode(sketch).ok_or_else(corrupt)?;
+            *slot = Some(Box::new(FieldStats { count, sum, min, max, sketch }));
+        }
+        out.push((slot, bucket, key, cell));
+    }
+    Ok(out)
+}
+
 /// Splits `n` rows into statement sizes: full chunks of `max`, then powers of two, so
 /// that only a handful of distinct statements are ever prepared.
 pub(crate) fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
@@ -301,6 +413,25 @@ impl StatementTexts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_deltas_round_trip() {
+        let mut a = RollupCell::default();
+        a.count = 3;
+        let mut stats = FieldStats::default();
+        for v in [1.5, -2.0, 300.25] {
+            stats.add(v);
+        }
+        a.fields[0] = Some(Box::new(stats.clone()));
+        a.fields[6] = Some(Box::new(stats));
+        let b = RollupCell { count: 7, ..RollupCell::default() };
+        let t = Timestamp::from_micros(-5);
+        let blob =
+            encode_deltas([(0, t, 3, &a), (2, Timestamp::from_micros(1 << 50), 70_000, &b)].into_iter());
+        let back = decode_deltas(&blob).unwrap();
+        assert_eq!(back, vec![(0, t, 3, a), (2, Timestamp::from_micros(1 << 50), 70_000, b)]);
+        assert!(decode_deltas(&blob[..blob.len() - 1]).is_err());
+    }
 
     #[test]
     fn chunk_sizes_cover_exactly() {

@@ -32,8 +32,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::accumulate::{CellMerger, Grouping};
 use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
 use crate::codec::{
-    EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, MAX_EVENT_ROWS, Statement, StatementTexts,
-    cell_columns, chunk_sizes, decode_cell, decode_event, decode_key, push_cell, push_event, push_key,
+    Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, MAX_EVENT_ROWS, Statement, StatementTexts,
+    cell_columns, chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, encode_deltas,
+    push_cell, push_event, push_key,
 };
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{Error, Result, primary_code};
@@ -56,6 +57,12 @@ const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the checkpointer lets commits gather before a checkpoint.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 
+/// How often the writer folds the rollup journal into the rollup tables.
+const FOLD_EVERY: Duration = Duration::from_secs(2);
+
+/// Journal rows after which the writer folds regardless of time.
+const FOLD_AFTER_ROWS: usize = 256;
+
 /// How often the writer moves the in-memory rollup window forward.
 const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
 
@@ -67,6 +74,11 @@ struct Writer {
     conn: SqliteConnection,
     texts: StatementTexts,
     floors_checked: Option<Instant>,
+    /// Held cells changed since the last fold (their deltas are in the journal).
+    dirty: HashSet<(usize, Timestamp, u32)>,
+    /// Journal rows written since the last fold.
+    journal_rows: usize,
+    folded_at: Instant,
 }
 
 /// The background WAL checkpointer: wakes after commits and copies the WAL into the
@@ -209,6 +221,7 @@ impl SqliteStore {
             sqlx::migrate::MigrateError::Execute(e) => open_error(&path, e),
             source => Error::Migrate { path: path.clone(), source },
         })?;
+        replay_journal(&mut conn).await?;
         let cells = load_cells(&mut conn, &config).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
@@ -239,6 +252,9 @@ impl SqliteStore {
                 conn,
                 texts: StatementTexts::default(),
                 floors_checked: Some(Instant::now()),
+                dirty: HashSet::new(),
+                journal_rows: 0,
+                folded_at: Instant::now(),
             }),
             readers,
             cells: RwLock::new(cells),
@@ -265,6 +281,10 @@ impl SqliteStore {
     /// Stops the checkpointer and closes every connection; the last one checkpoints and
     /// removes the WAL file. (Dropping the store also closes everything, in the background.)
     pub async fn close(self) -> Result<()> {
+        {
+            let mut writer = self.writer.lock().await;
+            self.fold(&mut writer).await?;
+        }
         let SqliteStore { writer, readers, checkpointer, .. } = self;
         checkpointer.stop.cancel();
         if let Err(error) = checkpointer.task.await {
@@ -282,17 +302,71 @@ impl SqliteStore {
         self.cells.write().map_err(|_| Error::Corrupt("rollup index lock poisoned".into()))
     }
 
-    /// Moves the in-memory window forward (writer held, so no write is mid-flight).
-    fn raise_floors(&self, writer: &mut Writer) -> Result<()> {
+    /// Moves the in-memory window forward (writer held, so no write is mid-flight),
+    /// folding the journal first so that no unfolded delta falls below a floor.
+    async fn raise_floors(&self, writer: &mut Writer) -> Result<()> {
         if writer.floors_checked.is_some_and(|at| at.elapsed() < FLOOR_CHECK_EVERY) {
             return Ok(());
         }
         writer.floors_checked = Some(Instant::now());
         let target = floors(&self.config, Timestamp::now());
+        if !self.cells_read()?.floors_below(&target) {
+            return Ok(());
+        }
+        self.fold(writer).await?;
         let mut cells = self.cells_write()?;
         for (slot, floor) in target.into_iter().enumerate() {
             cells.raise_floor(slot, floor);
         }
+        Ok(())
+    }
+
+    /// Writes the held value of every cell changed since the last fold into the rollup
+    /// tables and empties the journal, in one transaction (writer held).
+    async fn fold(&self, writer: &mut Writer) -> Result<()> {
+        if writer.journal_rows == 0 && writer.dirty.is_empty() {
+            writer.folded_at = Instant::now();
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+        {
+            let cells = self.cells_read()?;
+            for &(slot, bucket, key) in &writer.dirty {
+                if let Some(cell) = cells.cell(slot, bucket, key) {
+                    rows[slot].push((bucket, key, cell.clone()));
+                }
+            }
+        }
+        let Writer { conn, texts, .. } = writer;
+        let mut tx =
+            conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a fold", e))?;
+        let mut written = 0usize;
+        for (slot, level_rows) in rows.iter().enumerate() {
+            let mut offset = 0;
+            for count in chunk_sizes(level_rows.len(), MAX_CELL_ROWS) {
+                let mut args = SqliteArguments::default();
+                for (bucket, key, cell) in &level_rows[offset..offset + count] {
+                    push_cell(&mut args, *bucket, *key, cell)?;
+                }
+                offset += count;
+                written += count;
+                sqlx::query_with(AssertSqlSafe(texts.get(Statement::Cells(slot), count)), args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::sqlx("folding rollups", e))?;
+            }
+        }
+        sqlx::query("DELETE FROM rollup_journal")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::sqlx("folding rollups", e))?;
+        tx.commit().await.map_err(|e| Error::sqlx("committing a fold", e))?;
+        writer.dirty.clear();
+        writer.journal_rows = 0;
+        writer.folded_at = Instant::now();
+        metrics::histogram!("monitor_store_sqlite_fold_seconds").record(started.elapsed().as_secs_f64());
+        tracing::trace!(cells = written, "sqlite rollup fold");
         Ok(())
     }
 
@@ -306,8 +380,11 @@ impl SqliteStore {
             return Ok(summary);
         }
         let mut guard = self.writer.lock().await;
-        self.raise_floors(&mut guard)?;
-        let Writer { conn, texts, .. } = &mut *guard;
+        self.raise_floors(&mut guard).await?;
+        if guard.journal_rows >= FOLD_AFTER_ROWS || guard.folded_at.elapsed() >= FOLD_EVERY {
+            self.fold(&mut guard).await?;
+        }
+        let Writer { conn, texts, dirty, journal_rows, .. } = &mut *guard;
         let mut tx =
             conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a write", e))?;
 
@@ -346,43 +423,26 @@ impl SqliteStore {
                 .map_err(|e| Error::sqlx("inserting events", e))?;
         }
 
-        // Rollup deltas of the inserted events, then full cells (held or stored + delta).
+        // Rollup deltas of the inserted events. Held cells (at or after the floor) get
+        // their deltas as one journal row; cells below the floor (late data) are merged
+        // into their table rows right here.
         let (new_keys, deltas) = {
             let cells = self.cells_read()?;
             rollup_deltas(&cells, &fresh)
         };
-        let mut rows: [Vec<(Timestamp, u32, RollupCell, RollupCell)>; 3] = Default::default();
-        let mut stored: Vec<(usize, Timestamp, u32, RollupCell)> = Vec::new();
+        let mut held: Vec<Delta> = Vec::new();
+        let mut stored: Vec<Delta> = Vec::new();
         {
             let cells = self.cells_read()?;
-            let known = u32::try_from(cells.key_count()).unwrap_or(u32::MAX);
             for (slot, level_deltas) in deltas.into_iter().enumerate() {
                 for ((bucket, key), delta) in level_deltas {
-                    if bucket >= cells.floor(slot) || key >= known {
-                        let mut full = cells.cell(slot, bucket, key).cloned().unwrap_or_default();
-                        full.merge(&delta);
-                        rows[slot].push((bucket, key, full, delta));
+                    if bucket >= cells.floor(slot) {
+                        held.push((slot, bucket, key, delta));
                     } else {
                         stored.push((slot, bucket, key, delta));
                     }
                 }
             }
-        }
-        for (slot, bucket, key, delta) in stored {
-            let sql =
-                format!("SELECT {} FROM {} WHERE bucket = ?1 AND key_id = ?2", cell_columns(), TABLES[slot]);
-            let row = sqlx::query(AssertSqlSafe(sql))
-                .bind(bucket.as_micros())
-                .bind(i64::from(key))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| Error::sqlx("reading a rollup row", e))?;
-            let mut full = match row {
-                Some(row) => decode_cell(&row, 0)?,
-                None => RollupCell::default(),
-            };
-            full.merge(&delta);
-            rows[slot].push((bucket, key, full, delta));
         }
         if !new_keys.is_empty() {
             let first = {
@@ -398,20 +458,16 @@ impl SqliteStore {
                 .await
                 .map_err(|e| Error::sqlx("inserting rollup keys", e))?;
         }
-        for (slot, level_rows) in rows.iter().enumerate() {
-            let mut offset = 0;
-            for count in chunk_sizes(level_rows.len(), MAX_CELL_ROWS) {
-                let mut args = SqliteArguments::default();
-                for (bucket, key, cell, _) in &level_rows[offset..offset + count] {
-                    push_cell(&mut args, *bucket, *key, cell)?;
-                }
-                offset += count;
-                sqlx::query_with(AssertSqlSafe(texts.get(Statement::Cells(slot), count)), args)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| Error::sqlx("writing rollups", e))?;
-            }
+        if !held.is_empty() {
+            let blob =
+                encode_deltas(held.iter().map(|(slot, bucket, key, cell)| (*slot, *bucket, *key, cell)));
+            sqlx::query("INSERT INTO rollup_journal (deltas) VALUES (?1)")
+                .bind(blob)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::sqlx("writing the rollup journal", e))?;
         }
+        merge_into_tables(&mut tx, texts, &stored).await?;
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
         self.checkpointer.wake.notify_one();
 
@@ -421,11 +477,13 @@ impl SqliteStore {
             for key in new_keys {
                 cells.push_key(key);
             }
-            for (slot, level_rows) in rows.into_iter().enumerate() {
-                for (bucket, key, full, delta) in level_rows {
-                    cells.update(slot, bucket, key, full, &delta);
-                }
+            for (slot, bucket, key, delta) in &held {
+                cells.add_delta(*slot, *bucket, *key, delta);
+                dirty.insert((*slot, *bucket, *key));
             }
+        }
+        if !held.is_empty() {
+            *journal_rows += 1;
         }
         drop(guard);
         metrics::counter!("monitor_store_sqlite_events_inserted_total").increment(summary.inserted as u64);
@@ -629,6 +687,10 @@ impl SqliteStore {
 
     async fn retention(&self, now: Timestamp) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
+        {
+            let mut writer = self.writer.lock().await;
+            self.fold(&mut writer).await?;
+        }
         let raw_cutoff = self.config.retention.cutoff(Aggregation::Raw, now);
         loop {
             let mut writer = self.writer.lock().await;
@@ -649,6 +711,8 @@ impl SqliteStore {
             tokio::task::yield_now().await;
         }
         let mut writer = self.writer.lock().await;
+        // Writes since the fold above may have touched cells about to go.
+        self.fold(&mut writer).await?;
         for (slot, level) in LEVELS.into_iter().enumerate() {
             let cutoff = self.config.retention.cutoff(level, now);
             let step = slot_step(slot);
@@ -861,6 +925,81 @@ fn where_clause(start: Timestamp, end: Timestamp, filters: &[Filter]) -> (String
         params.extend(filter.values.iter().cloned().map(Param::Text));
     }
     (sql, params)
+}
+
+/// Adds deltas to their rollup table rows (read, merge, upsert) inside `tx`.
+async fn merge_into_tables(
+    conn: &mut SqliteConnection,
+    texts: &mut StatementTexts,
+    deltas: &[Delta],
+) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut merged: HashMap<(usize, Timestamp, u32), RollupCell> = HashMap::new();
+    for (slot, bucket, key, delta) in deltas {
+        merged.entry((*slot, *bucket, *key)).or_default().merge(delta);
+    }
+    let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+    for ((slot, bucket, key), delta) in merged {
+        let sql =
+            format!("SELECT {} FROM {} WHERE bucket = ?1 AND key_id = ?2", cell_columns(), TABLES[slot]);
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(bucket.as_micros())
+            .bind(i64::from(key))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| Error::sqlx("reading a rollup row", e))?;
+        let mut full = match row {
+            Some(row) => decode_cell(&row, 0)?,
+            None => RollupCell::default(),
+        };
+        full.merge(&delta);
+        rows[slot].push((bucket, key, full));
+    }
+    for (slot, level_rows) in rows.iter().enumerate() {
+        let mut offset = 0;
+        for count in chunk_sizes(level_rows.len(), MAX_CELL_ROWS) {
+            let mut args = SqliteArguments::default();
+            for (bucket, key, cell) in &level_rows[offset..offset + count] {
+                push_cell(&mut args, *bucket, *key, cell)?;
+            }
+            offset += count;
+            sqlx::query_with(AssertSqlSafe(texts.get(Statement::Cells(slot), count)), args)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| Error::sqlx("writing rollups", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Folds a journal left by a store that was not closed (a crash, a kill) into the
+/// rollup tables, before they are loaded.
+async fn replay_journal(conn: &mut SqliteConnection) -> Result<()> {
+    let rows = sqlx::query("SELECT deltas FROM rollup_journal ORDER BY seq")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| Error::sqlx("reading the rollup journal", e))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut deltas = Vec::new();
+    for row in &rows {
+        let blob: &[u8] = row.try_get(0).map_err(|e| Error::sqlx("reading the rollup journal", e))?;
+        deltas.extend(decode_deltas(blob)?);
+    }
+    let mut texts = StatementTexts::default();
+    let mut tx =
+        conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a replay", e))?;
+    merge_into_tables(&mut tx, &mut texts, &deltas).await?;
+    sqlx::query("DELETE FROM rollup_journal")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::sqlx("replaying the rollup journal", e))?;
+    tx.commit().await.map_err(|e| Error::sqlx("committing a replay", e))?;
+    tracing::info!(entries = rows.len(), cells = deltas.len(), "sqlite rollup journal replayed");
+    Ok(())
 }
 
 async fn check_application(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
