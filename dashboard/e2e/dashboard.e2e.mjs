@@ -207,6 +207,20 @@ describe('dashboard', { concurrency: false }, () => {
     assert.equal(saved.condition.kind, 'window');
     assert.equal(saved.condition.window, '5m');
     assert.equal(saved.threshold, 2500);
+
+    // Edit it: PUT keeps the id, the new threshold is stored.
+    const row = `[data-testid=rule-row][data-rule-id="${saved.id}"]`;
+    await page.click(`${row} button:has-text("edit")`);
+    await page.fill('[data-testid=rule-threshold]', '3000');
+    await page.click('[data-testid=rule-save]');
+    await page.waitForSelector(`${row} >> text=3000`);
+    assert.equal((await api(server.url, `/api/alerts/rules/${encodeURIComponent(saved.id)}`)).body.threshold, 3000);
+
+    // Delete it (after the confirmation dialog).
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`${row} button:has-text("delete")`);
+    await page.waitForSelector(row, { state: 'detached' });
+    assert.equal((await api(server.url, `/api/alerts/rules/${encodeURIComponent(saved.id)}`)).status, 404);
     await page.close();
   });
 
@@ -318,8 +332,10 @@ async function shoot(url) {
   await waitLive(page);
   await page.waitForSelector('[data-testid=timeseries] .u-legend >> text=tool:Bash');
   await page.waitForFunction(() => document.querySelector('[data-testid=card-p95-value]')?.textContent !== '—');
-  // The latency card's arrow comes from the trend API; the seeded spike is an anomaly.
+  // The latency card's arrow comes from the trend API; the seeded spike is an anomaly;
+  // the last Bash call fires the seeded rule.
   await page.waitForSelector('[data-testid=card-p95] .trend');
+  await page.waitForSelector('[data-testid=overview-alerts] [data-rule-id=bash-slow]');
   await page.waitForFunction(() => Number(document.querySelector('[data-testid=timeseries]')?.dataset.markers) > 0);
   await sleep(1500); // let the debounced live refresh settle
   const path = join(repoDir, 'docs', 'screenshot.png');
@@ -384,11 +400,12 @@ async function seedDemo(url) {
       cooldown: 300,
     },
   });
-  await postEvents(url, perfEvent({ operation: 'tool:Bash', duration: 6200, sessionId: 'sess-beta', projectId: 'proj-web' }));
   const live = [];
   for (let i = 0; i < 8; i++) {
     const [operation, base] = ops[i % ops.length];
     live.push(perfEvent({ operation, duration: base, sessionId: 'sess-gamma', projectId: 'proj-web', agentType: 'worker' }));
   }
   await postEvents(url, live);
+  // Last, since a later Bash call under the threshold resolves a threshold alert.
+  await postEvents(url, perfEvent({ operation: 'tool:Bash', duration: 6200, sessionId: 'sess-beta', projectId: 'proj-web' }));
 }

@@ -11,11 +11,14 @@ export function AlertTable({
   empty,
   testId,
   keepOrder = false,
+  compact = false,
 }: {
   alerts: Alert[];
   empty: string;
   testId?: string;
   keepOrder?: boolean;
+  /** Leaves out labels and end time, for the overview's narrow column. */
+  compact?: boolean;
 }) {
   const rows = keepOrder ? alerts : [...alerts].sort(bySeverityThenTime);
   if (rows.length === 0) return <p className="empty" data-testid={testId}>{empty}</p>;
@@ -27,9 +30,9 @@ export function AlertTable({
           <th>alert</th>
           <th>status</th>
           <th>value</th>
-          <th>labels</th>
+          {compact ? null : <th>labels</th>}
           <th>started</th>
-          <th>ended</th>
+          {compact ? null : <th>ended</th>}
         </tr>
       </thead>
       <tbody>
@@ -46,6 +49,7 @@ export function AlertTable({
               <StatusBadge status={a.status} />
             </td>
             <td className="mono">{formatNumber(a.value)}</td>
+            {compact ? null : (
             <td className="labels">
               {Object.entries(a.labels ?? {})
                 .filter(([k]) => !HIDDEN_LABELS.has(k))
@@ -55,8 +59,11 @@ export function AlertTable({
                   </span>
                 ))}
             </td>
+            )}
             <td title={formatDateTime(a.startsAt)}>{formatAgo(a.startsAt)}</td>
-            <td title={a.endsAt ? formatDateTime(a.endsAt) : ''}>{a.endsAt ? formatAgo(a.endsAt) : '—'}</td>
+            {compact ? null : (
+              <td title={a.endsAt ? formatDateTime(a.endsAt) : ''}>{a.endsAt ? formatAgo(a.endsAt) : '—'}</td>
+            )}
           </tr>
         ))}
       </tbody>

@@ -107,7 +107,7 @@ export function Overview() {
               Firing alerts <a href="#/alerts">all alerts →</a>
             </h2>
           </header>
-          <AlertTable alerts={firing} empty="Nothing is firing." testId="overview-alerts" />
+          <AlertTable alerts={firing} empty="Nothing is firing." testId="overview-alerts" compact />
         </section>
         <EventFeed compact cap={50} />
       </div>
