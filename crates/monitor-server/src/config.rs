@@ -71,6 +71,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// SQLite store settings (its `path` and `retention` come from `store` and `retention`).
     pub sqlite: monitor_store_sqlite::SqliteConfig,
+    /// The alert engine: rules file, external URL, delivery and SMTP settings.
+    pub alerts: monitor_alerts::AlertsConfig,
     /// PostgreSQL store settings (its `url` and `retention` come from `store` and
     /// `retention` when those are set).
     pub postgres: Option<monitor_store_timescale::PgConfig>,
@@ -102,6 +104,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             tls: TlsConfig::default(),
+            alerts: monitor_alerts::AlertsConfig::default(),
             sqlite: monitor_store_sqlite::SqliteConfig::default(),
             postgres: None,
         }

@@ -10,6 +10,7 @@
 //! - [`ingest`], [`otlp`], [`query_api`], [`analytics_api`], [`stream`], [`ws`], [`health`], [`assets`]: the routes.
 //! - [`error`]: `ApiError`, the one place mapping errors to HTTP status.
 
+pub mod alerts_api;
 pub mod analytics_api;
 pub mod assets;
 pub mod audit;
@@ -57,6 +58,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/batch", post(ingest::post_batch))
         .route("/api/metrics/query", get(query_api::get_query).post(query_api::post_query))
         .route("/metrics", get(health::metrics_text))
+        .route("/api/alerts", get(alerts_api::active))
+        .route("/api/alerts/history", get(alerts_api::history))
+        .route("/api/alerts/rules", get(alerts_api::list_rules).post(alerts_api::create_rule))
+        .route(
+            "/api/alerts/rules/{id}",
+            get(alerts_api::get_rule).put(alerts_api::put_rule).delete(alerts_api::delete_rule),
+        )
         .route("/api/analytics/anomalies", get(analytics_api::anomalies))
         .route("/api/analytics/trend", get(analytics_api::trend_endpoint))
         .route("/v1/metrics", post(otlp::post_metrics))

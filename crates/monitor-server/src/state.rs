@@ -56,6 +56,8 @@ pub struct Inner {
     pub auth: crate::auth::Auth,
     /// The audit trail (records nothing when authentication is off).
     pub audit: crate::audit::Audit,
+    /// The alert engine (evaluates every event on the bus).
+    pub alerts: monitor_alerts::AlertEngine,
 }
 
 impl std::ops::Deref for AppState {
@@ -145,6 +147,9 @@ impl AppState {
         } else {
             crate::audit::Audit::disabled()
         };
+        let alerts = monitor_alerts::AlertEngine::start(store.clone(), bus.clone(), config.alerts.clone())
+            .await
+            .map_err(|e| StartError::Other(format!("cannot start the alert engine: {e}")))?;
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
@@ -157,6 +162,7 @@ impl AppState {
                 shutdown,
                 auth,
                 audit,
+                alerts,
             }),
         };
         state.spawn_maintenance();
@@ -197,6 +203,7 @@ impl AppState {
         if let Err(error) = self.collector.shutdown().await {
             tracing::error!(%error, "collector did not drain cleanly");
         }
+        self.alerts.shutdown().await;
     }
 }
 

@@ -26,6 +26,9 @@ pub fn perf(project: &str, session: &str, duration: f64) -> Value {
 
 /// An HTTP client.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a bundled TLS provider (the alert engine brings its own);
+    // tests speak plain HTTP but the builder still wants one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
