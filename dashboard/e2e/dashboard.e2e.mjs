@@ -191,6 +191,17 @@ describe('dashboard', { concurrency: false }, () => {
   test('the rule editor creates a rule and shows validation next to the field', async () => {
     const page = await openPage('#/rules');
     await page.click('[data-testid=rule-new]');
+    // The server's 400 names the field; the page shows its message next to that field.
+    await page.fill('[data-testid=rule-name]', 'x'.repeat(201));
+    await page.fill('[data-testid=rule-threshold]', '1000');
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/alerts/rules') && r.request().method() === 'POST'),
+      page.click('[data-testid=rule-save]'),
+    ]);
+    assert.equal(answer.status(), 400);
+    const serverError = await answer.json();
+    assert.equal(serverError.field, 'name');
+    assert.equal(await page.textContent('[data-testid=error-name]'), serverError.error);
     const name = uid('editor rule');
     await page.fill('[data-testid=rule-name]', name);
     await page.selectOption('[data-testid=rule-kind]', 'window');

@@ -31,7 +31,7 @@ export function RuleEditor({
   const [form, setForm] = useState<RuleForm>(() => (rule ? formFromRule(rule) : emptyForm()));
   const [errors, setErrors] = useState<FormErrors>({});
   const [saving, setSaving] = useState(false);
-  const uses = fieldsFor(form.kind);
+  const uses = fieldsFor(form.kind, form.aggregate);
 
   const set =
     <K extends keyof RuleForm>(k: K) =>
@@ -129,7 +129,12 @@ export function RuleEditor({
           form.kind === 'errorRatio' ? 'ratio 0–1' : form.kind === 'anomaly' ? 'score' : undefined,
         )}
         {uses.window
-          ? row('Window', 'condition.window', <input value={form.window} onChange={set('window')} data-testid="rule-window" />, 'e.g. 5m')
+          ? row(
+              'Window',
+              'condition.window',
+              <input value={form.window} onChange={set('window')} data-testid="rule-window" />,
+              uses.window === 'optional' ? 'how long a breach counts; default 5m' : 'e.g. 5m',
+            )
           : null}
         {row('For', 'condition.for', <input value={form.for} onChange={set('for')} />, 'how long it must hold, e.g. 0s')}
         {row(

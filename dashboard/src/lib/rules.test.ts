@@ -16,6 +16,7 @@ describe('ruleFromForm', () => {
         kind: 'threshold',
         field: 'duration',
         op: 'gt',
+        window: '5m',
         for: '0s',
         filters: { type: 'performance', operation: 'tool:Bash' },
         groupBy: ['sessionId'],
@@ -60,6 +61,18 @@ describe('ruleFromForm', () => {
       cooldown: 'cooldown is whole seconds, 0 or more',
       channels: 'choose at least one channel',
     });
+  });
+
+  it('follows the engine: optional window for threshold, no field for count, no type filter for error ratios', () => {
+    const t = ruleFromForm(form({ window: '' })).rule!;
+    expect(t.condition.window).toBeUndefined();
+    expect(ruleFromForm(form({ window: '2m' })).rule!.condition.window).toBe('2m');
+    expect(ruleFromForm(form({ window: '0s' })).errors['condition.window']).toBe('window must be longer than 0s');
+    const count = ruleFromForm(form({ kind: 'window', aggregate: 'count', window: '5m' })).rule!;
+    expect(count.condition.field).toBeUndefined();
+    expect(count.condition.aggregate).toBe('count');
+    expect(ruleFromForm(form({ kind: 'errorRatio', threshold: '0.1', window: '5m' })).errors['condition.filters']).toMatch(/remove the type filter/);
+    expect(ruleFromForm(form({ kind: 'errorRatio', threshold: '0.1', window: '5m', filters: 'projectId=p' })).errors).toEqual({});
   });
 
   it('checks the error-ratio range, filter names and channel addresses', () => {

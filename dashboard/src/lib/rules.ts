@@ -121,19 +121,24 @@ export function formFromRule(rule: AlertRule): RuleForm {
   };
 }
 
-/** Which inputs a condition kind uses. */
-export function fieldsFor(kind: ConditionKind): { field: boolean; op: boolean; aggregate: boolean; window: boolean } {
+/** Which inputs a condition uses; `window` is optional for threshold and anomaly
+ * conditions (how long a breaching event keeps the condition true; the server's default
+ * is 5m). A count or rate window aggregate counts events, so it takes no field. */
+export function fieldsFor(
+  kind: ConditionKind,
+  aggregate: WindowAggregate = 'avg',
+): { field: boolean; op: boolean; aggregate: boolean; window: 'required' | 'optional' | false } {
   switch (kind) {
     case 'threshold':
-      return { field: true, op: true, aggregate: false, window: false };
+      return { field: true, op: true, aggregate: false, window: 'optional' };
     case 'window':
-      return { field: true, op: true, aggregate: true, window: true };
+      return { field: aggregate !== 'count' && aggregate !== 'rate', op: true, aggregate: true, window: 'required' };
     case 'errorRatio':
-      return { field: false, op: true, aggregate: false, window: true };
+      return { field: false, op: true, aggregate: false, window: 'required' };
     case 'anomaly':
-      return { field: true, op: false, aggregate: false, window: true };
+      return { field: true, op: false, aggregate: false, window: 'optional' };
     case 'absence':
-      return { field: false, op: false, aggregate: false, window: true };
+      return { field: false, op: false, aggregate: false, window: 'required' };
   }
 }
 
@@ -165,7 +170,7 @@ const EMAIL_RE = /^[^\s@,]+@[^\s@,]+$/;
  */
 export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: FormErrors } {
   const errors: FormErrors = {};
-  const uses = fieldsFor(form.kind);
+  const uses = fieldsFor(form.kind, form.aggregate);
   const name = form.name.trim();
   if (!name) errors.name = 'name is required';
 
@@ -178,8 +183,10 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
   }
 
   const window = form.window.trim();
-  if (uses.window && !window) errors['condition.window'] = 'window is required for this condition';
-  else if (uses.window && !DURATION.test(window)) errors['condition.window'] = 'window must be a duration such as 30s, 5m or 1h';
+  if (uses.window === 'required' && !window) errors['condition.window'] = 'window is required for this condition';
+  else if (uses.window && window && !DURATION.test(window)) {
+    errors['condition.window'] = 'window must be a duration such as 30s, 5m or 1h';
+  } else if (uses.window && window && /^(0+(ms|s|m|h|d))+$/.test(window)) errors['condition.window'] = 'window must be longer than 0s';
 
   const forDur = form.for.trim();
   if (forDur && !DURATION.test(forDur)) errors['condition.for'] = 'for must be a duration such as 0s or 2m';
@@ -189,6 +196,9 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
   else {
     const unknown = Object.keys(filters).find((k) => !DIMENSIONS.includes(k) && !k.startsWith('tag.'));
     if (unknown) errors['condition.filters'] = `unknown filter "${unknown}" (use ${DIMENSIONS.join(', ')} or tag.KEY)`;
+    else if (form.kind === 'errorRatio' && 'type' in filters) {
+      errors['condition.filters'] = 'an error ratio counts error and performance events itself; remove the type filter';
+    }
   }
 
   const groupBy = form.groupBy
@@ -240,7 +250,7 @@ export function ruleFromForm(form: RuleForm): { rule: AlertRule | null; errors: 
   if (uses.field) condition.field = field;
   if (uses.op) condition.op = form.op;
   if (uses.aggregate) condition.aggregate = form.aggregate;
-  if (uses.window) condition.window = window;
+  if (uses.window && window) condition.window = window;
   condition.for = forDur || '0s';
   if (Object.keys(filters).length > 0) condition.filters = filters;
   if (groupBy.length > 0) condition.groupBy = groupBy;
