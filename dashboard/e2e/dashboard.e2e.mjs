@@ -245,8 +245,11 @@ describe('dashboard', { concurrency: false }, () => {
       { ...perfEvent({ operation: 'tool:Bash', duration: 4000, sessionId, agentType: 'worker', timestamp: at(3), source: 'dual-agent', success: false }) },
       { source: 'dual-agent', type: 'error', sessionId, projectId: 'proj-e2e', agentType: 'worker', timestamp: at(8), payload: { operation: 'tool:Bash', message: 'exit status 1', code: 'E_EXIT' } },
     ]);
-    const page = await openPage(`#/sessions/${encodeURIComponent(sessionId)}`);
+    // The list links to it; the link opens its timeline.
+    const page = await openPage('#/sessions');
+    await page.click(`[data-testid=session-list] a:has-text("${sessionId}")`);
     await page.waitForSelector('[data-testid=timeline]');
+    assert.equal(new URL(page.url()).hash, `#/sessions/${encodeURIComponent(sessionId)}`);
     assert.equal(await page.locator('[data-testid=timeline] .link').count(), 1);
     assert.equal(await page.locator('[data-testid=timeline] .item.failed').count(), 2);
     assert.match(await page.textContent('[data-testid=session-detail]'), /2 errors/);

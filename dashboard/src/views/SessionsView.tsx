@@ -28,7 +28,21 @@ function SessionList() {
     (s) => queryAggregated({ ...rangeEndingNow(24 * 3_600_000), aggregation: '1h', groupBy: 'sessionId,projectId,type' }, s),
     [tick],
   );
+  // Hourly buckets say little about "last active"; the last hour in 5-minute buckets
+  // sharpens it for the sessions that matter most.
+  const recent = useAsync(
+    (s) => queryAggregated({ ...rangeEndingNow(3_600_000), aggregation: '5m', groupBy: 'sessionId' }, s),
+    [tick],
+  );
   const rows = useMemo(() => {
+    const now = Date.now();
+    const recentEnd = new Map<string, number>();
+    for (const p of recent.data?.data ?? []) {
+      const id = p.group?.sessionId;
+      if (!id) continue;
+      const end = Math.min(now, Date.parse(p.timestamp) + 300_000);
+      recentEnd.set(id, Math.max(recentEnd.get(id) ?? 0, end));
+    }
     const m = new Map<string, SessionRow>();
     for (const p of q.data?.data ?? []) {
       const id = p.group?.sessionId;
@@ -41,10 +55,11 @@ function SessionList() {
       if (p.group?.projectId) r.projects.add(p.group.projectId);
       r.events += p.count;
       if (p.group?.type === 'error') r.errors += p.count;
-      r.last = Math.max(r.last, Date.parse(p.timestamp));
+      // The end of the newest bucket with events: an upper bound of the last activity.
+      r.last = Math.max(r.last, recentEnd.get(id) ?? Math.min(now, Date.parse(p.timestamp) + 3_600_000));
     }
     return [...m.values()].sort((a, b) => b.last - a.last || a.id.localeCompare(b.id));
-  }, [q.data]);
+  }, [q.data, recent.data]);
   const open = (e: FormEvent) => {
     e.preventDefault();
     if (goto.trim()) window.location.hash = `#/sessions/${encodeURIComponent(goto.trim())}`;
@@ -68,7 +83,7 @@ function SessionList() {
               <th>project</th>
               <th>events</th>
               <th>errors</th>
-              <th>last active (hour)</th>
+              <th title="to 5 minutes within the last hour, to the hour before">last active</th>
             </tr>
           </thead>
           <tbody>
