@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use monitor_core::event::{EventType, Source};
+use monitor_core::event::{Event, EventType, Source};
 use monitor_core::query::{Aggregation, Aggregator, Query};
 use monitor_core::rollup::{LEVELS, RollupCell, RollupKey};
 
@@ -97,11 +97,24 @@ impl CellIndex {
         }
     }
 
-    /// Adds a committed write's `delta` to a held cell; ignored below the floor.
-    pub(crate) fn add_delta(&mut self, slot: usize, bucket: Timestamp, key: u32, delta: &RollupCell) {
-        if bucket >= self.floor[slot] {
-            self.totals[slot].entry(bucket).or_default().merge(delta);
-            self.levels[slot].entry(bucket).or_default().entry(key).or_default().merge(delta);
+    /// Registers keys under the next ids (committed keys only).
+    pub(crate) fn push_keys(&mut self, keys: Vec<RollupKey>) {
+        for key in keys {
+            self.push_key(key);
+        }
+    }
+
+    /// Counts committed events (with their key ids) in the held cells and totals of
+    /// every level whose floor their bucket reaches.
+    pub(crate) fn add_events(&mut self, events: &[&Event], keys: &[u32]) {
+        for (event, key) in events.iter().zip(keys) {
+            for slot in 0..3 {
+                let bucket = event.timestamp.floor_to(slot_step(slot));
+                if bucket >= self.floor[slot] {
+                    self.totals[slot].entry(bucket).or_default().add(event);
+                    self.levels[slot].entry(bucket).or_default().entry(*key).or_default().add(event);
+                }
+            }
         }
     }
 

@@ -386,7 +386,9 @@ impl StatementTexts {
             .entry((statement, rows))
             .or_insert_with(|| {
                 let (head, params) = match statement {
-                    Statement::Events => (format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES "), EVENT_PARAMS),
+                    // OR IGNORE: ids were checked in this transaction already; it also spares SQLite
+                    // the statement journal a multi-row statement that could abort needs.
+                    Statement::Events => (format!("INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES "), EVENT_PARAMS),
                     Statement::Cells(slot) => (
                         format!(
                             "INSERT OR REPLACE INTO {} (bucket, key_id, {}) VALUES ",
@@ -416,8 +418,7 @@ mod tests {
 
     #[test]
     fn journal_deltas_round_trip() {
-        let mut a = RollupCell::default();
-        a.count = 3;
+        let mut a = RollupCell { count: 3, ..RollupCell::default() };
         let mut stats = FieldStats::default();
         for v in [1.5, -2.0, 300.25] {
             stats.add(v);

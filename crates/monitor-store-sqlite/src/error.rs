@@ -149,3 +149,46 @@ impl From<Error> for monitor_core::Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+
+    async fn connect(path: &std::path::Path) -> SqliteConnection {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::ZERO);
+        SqliteConnection::connect_with(&options).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn busy_is_retryable_and_constraint_violations_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut a = connect(&path).await;
+        let mut b = connect(&path).await;
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY)").execute(&mut a).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES ('x')").execute(&mut a).await.unwrap();
+
+        // A real SQLITE_BUSY: another connection holds the write lock.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut a).await.unwrap();
+        let busy = sqlx::query("BEGIN IMMEDIATE").execute(&mut b).await.unwrap_err();
+        assert_eq!(primary_code(&busy), Some(SQLITE_BUSY));
+        let busy = Error::sqlx("writing", busy);
+        assert!(busy.is_retryable());
+        let core: monitor_core::Error = busy.into();
+        assert!(core.is_retryable(), "{core}");
+        sqlx::query("COMMIT").execute(&mut a).await.unwrap();
+
+        // A real constraint violation never succeeds on retry.
+        let unique = sqlx::query("INSERT INTO t VALUES ('x')").execute(&mut b).await.unwrap_err();
+        let unique = Error::sqlx("writing", unique);
+        assert!(!unique.is_retryable());
+        let core: monitor_core::Error = unique.into();
+        assert!(!core.is_retryable(), "{core}");
+    }
+}

@@ -410,25 +410,50 @@ impl SqliteStore {
             return Ok(summary);
         }
 
-        let mut offset = 0;
-        for rows in chunk_sizes(fresh.len(), MAX_EVENT_ROWS) {
+        // Insert in multi-row chunks. While SQLite (on its worker thread) inserts one
+        // chunk, this thread binds the next one, and with the last chunk computes the
+        // rollup deltas: the two cores work at once.
+        let sizes = chunk_sizes(fresh.len(), MAX_EVENT_ROWS);
+        let bind = |from: usize, rows: usize| -> Result<SqliteArguments> {
             let mut args = SqliteArguments::default();
-            for event in &fresh[offset..offset + rows] {
+            for event in &fresh[from..from + rows] {
                 push_event(&mut args, event)?;
             }
-            offset += rows;
-            sqlx::query_with(AssertSqlSafe(texts.get(Statement::Events, rows)), args)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| Error::sqlx("inserting events", e))?;
+            Ok(args)
+        };
+        let mut next = Some(bind(0, sizes.first().copied().unwrap_or(0))?);
+        let mut computed = None;
+        let mut offset = 0;
+        for (i, rows) in sizes.iter().copied().enumerate() {
+            let Some(args) = next.take() else { break };
+            let insert =
+                sqlx::query_with(AssertSqlSafe(texts.get(Statement::Events, rows)), args).execute(&mut *tx);
+            let following = offset + rows;
+            let prepare = async {
+                match sizes.get(i + 1) {
+                    Some(n) => bind(following, *n).map(|args| (Some(args), None)),
+                    None => {
+                        let cells = self.cells_read()?;
+                        Ok((None, Some(rollup_deltas(&cells, &fresh))))
+                    }
+                }
+            };
+            let (inserted, prepared) = futures_util::future::join(insert, prepare).await;
+            inserted.map_err(|e| Error::sqlx("inserting events", e))?;
+            let (args, deltas) = prepared?;
+            next = args;
+            if deltas.is_some() {
+                computed = deltas;
+            }
+            offset = following;
         }
 
         // Rollup deltas of the inserted events. Held cells (at or after the floor) get
         // their deltas as one journal row; cells below the floor (late data) are merged
         // into their table rows right here.
-        let (new_keys, deltas) = {
-            let cells = self.cells_read()?;
-            rollup_deltas(&cells, &fresh)
+        let BatchRollups { new_keys, levels: deltas, event_keys } = match computed {
+            Some(computed) => computed,
+            None => rollup_deltas(&*self.cells_read()?, &fresh),
         };
         let mut held: Vec<Delta> = Vec::new();
         let mut stored: Vec<Delta> = Vec::new();
@@ -471,17 +496,15 @@ impl SqliteStore {
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
         self.checkpointer.wake.notify_one();
 
-        // Committed: now the in-memory copy follows.
-        {
-            let mut cells = self.cells_write()?;
-            for key in new_keys {
-                cells.push_key(key);
-            }
-            for (slot, bucket, key, delta) in &held {
-                cells.add_delta(*slot, *bucket, *key, delta);
-                dirty.insert((*slot, *bucket, *key));
-            }
+        // Committed: now the in-memory copy follows. Events are added one by one (an
+        // in-place sketch increment each) rather than merging deltas into the held
+        // cells, which would copy every large day or total sketch once per delta; the
+        // lock is released every few thousand events so that queries interleave.
+        self.cells_write()?.push_keys(new_keys);
+        for (events, keys) in fresh.chunks(4_096).zip(event_keys.chunks(4_096)) {
+            self.cells_write()?.add_events(events, keys);
         }
+        dirty.extend(held.iter().map(|(slot, bucket, key, _)| (*slot, *bucket, *key)));
         if !held.is_empty() {
             *journal_rows += 1;
         }
@@ -736,13 +759,9 @@ impl SqliteStore {
 /// Borrowed rollup dimensions of an event, to group a batch without allocating per event.
 type BorrowedKey<'a> = (Source, EventType, Option<&'a str>, Option<AgentType>, Option<&'a str>);
 
-/// Rollup deltas of a batch per level slot, keyed by (bucket, key id), and the keys that
-/// need new ids (in id order, after the index's current keys).
-#[allow(clippy::type_complexity)]
-fn rollup_deltas(
-    cells: &CellIndex,
-    events: &[&Event],
-) -> (Vec<RollupKey>, [HashMap<(Timestamp, u32), RollupCell>; 3]) {
+/// Rollup deltas of a batch per level slot, keyed by (bucket, key id), the keys that
+/// need new ids (in id order, after the index's current keys) and each event's key id.
+fn rollup_deltas(cells: &CellIndex, events: &[&Event]) -> BatchRollups {
     let step5 = slot_step(0);
     let mut fine: HashMap<(Timestamp, BorrowedKey<'_>), RollupCell> = HashMap::new();
     for event in events {
@@ -787,7 +806,30 @@ fn rollup_deltas(
         }
         levels[0].insert((bucket, id), cell);
     }
-    (new_keys, levels)
+    let event_keys = events
+        .iter()
+        .map(|event| {
+            let key: BorrowedKey<'_> = (
+                event.source,
+                event.event_type(),
+                event.project_id.as_deref(),
+                event.agent_type,
+                event.operation(),
+            );
+            new_ids.get(&key).copied().unwrap_or(u32::MAX)
+        })
+        .collect();
+    BatchRollups { new_keys, levels, event_keys }
+}
+
+/// What a batch does to the rollups.
+struct BatchRollups {
+    /// Keys seen for the first time, in the order of their new ids.
+    new_keys: Vec<RollupKey>,
+    /// Per level slot, the delta of each touched (bucket, key id).
+    levels: [HashMap<(Timestamp, u32), RollupCell>; 3],
+    /// The key id of each event, by position in the batch.
+    event_keys: Vec<u32>,
 }
 
 /// Which dimensions a column-only aggregation has to copy out of each row.
