@@ -80,6 +80,11 @@ pub async fn sse(
         let text = header.to_str().map_err(|_| ApiError::field("Last-Event-ID", "not ASCII"))?;
         last_id = Some(parse_id(text)?);
     }
+    // An id beyond anything this process published comes from an earlier run of the
+    // server (ids restart at 1): resume is impossible, so start live.
+    if last_id.is_some_and(|id| id > state.bus.last_seq()) {
+        last_id = None;
+    }
     let (pending, notice, subscription) = match last_id {
         Some(after) => {
             let Resume { replay, missed, subscription } = state.bus.resume(after, filter);

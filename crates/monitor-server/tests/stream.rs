@@ -78,6 +78,14 @@ async fn sse_resumes_from_last_event_id_without_gap_or_repeat() {
     let live = resumed.next(WAIT).await.unwrap();
     let event: Value = serde_json::from_str(&live.data).unwrap();
     assert_eq!(event["payload"]["duration"], 5.0, "then continues live");
+
+    // An id from an earlier run of the server (ids restart at 1) cannot be resumed: the
+    // stream starts live instead of skipping everything up to that id.
+    let mut fresh = SseReader::open(&url, Some("999999")).await;
+    post_event(&base, &perf("p", "resume", 6.0)).await;
+    let first = fresh.next(WAIT).await.expect("live events arrive");
+    let event: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(event["payload"]["duration"], 6.0);
     server.shutdown().await;
 }
 
