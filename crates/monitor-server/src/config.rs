@@ -326,6 +326,15 @@ mod tests {
         let err = Config::load(&Cli { config: Some(file), ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
         let bad = Config { store: "mysql://x".into(), ..Default::default() };
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/monitor.toml");
+        let shipped = Config::from_file(&example).unwrap();
+        shipped.validate().unwrap();
+        assert_eq!(shipped.collector.redaction.field_names, vec!["customerId"]);
+        let defaults_only: Config = toml::from_str(
+            &std::fs::read_to_string(&example).unwrap().replace("field_names = [\"customerId\"]", "field_names = []").replace("patterns = ['INV-\\d{6}']", "patterns = []"),
+        )
+        .unwrap();
+        assert_eq!(defaults_only, Config::default(), "the example file documents the defaults");
         assert_eq!(bad.validate().unwrap_err().setting, "store");
     }
 }
