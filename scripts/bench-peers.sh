@@ -99,7 +99,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "# bench-peers $STAMP"
   echo
   echo "- host: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "- peers: victoria-metrics $(victoria-metrics -version 2>/dev/null | head -n1 || echo absent), influxd $(influxd version 2>/dev/null | head -n1 || echo absent)"
+  echo "- peers (Debian package versions): victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo absent), influxdb $(dpkg-query -W -f='${Version}' influxdb 2>/dev/null || echo absent)"
   echo "- load before: $(uptime | sed 's/.*load average: //')"
   echo
 } >"$WORK/head.md"

@@ -147,8 +147,9 @@ pub(crate) struct QueryTiming {
 const MIN_REPS: usize = 5;
 
 /// Runs each query `warmup` times untimed, then `reps` times timed — fewer (but at
-/// least [`MIN_REPS`]) once its timed runs have used up `budget` (a peer that needs
-/// seconds per query would otherwise take an hour).
+/// least [`MIN_REPS`]) once its timed runs have used up `budget`, and with less warm-up
+/// when one run takes over a tenth of it (a peer that needs seconds per query would
+/// otherwise take an hour).
 pub(crate) async fn time_queries(
     target: &Target,
     warmup: usize,
@@ -160,7 +161,9 @@ pub(crate) async fn time_queries(
     for query in QueryId::ALL {
         let mut samples = Vec::with_capacity(reps);
         let mut last = Bytes::new();
-        for rep in 0..warmup + reps.max(1) {
+        let mut warm_left = warmup;
+        let mut timed_left = reps.max(1);
+        while timed_left > 0 {
             if samples.len() >= MIN_REPS && samples.iter().sum::<Duration>() > budget {
                 break;
             }
@@ -180,8 +183,13 @@ pub(crate) async fn time_queries(
                     String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
                 );
             }
-            if rep >= warmup {
+            if warm_left > 0 {
+                // A query slow enough to eat a tenth of the budget is past caring about
+                // warm caches: the rest of its warm-up is skipped.
+                warm_left = if took > budget / 10 { 0 } else { warm_left - 1 };
+            } else {
                 samples.push(took);
+                timed_left -= 1;
             }
             last = body;
         }
