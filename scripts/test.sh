@@ -12,7 +12,7 @@ fi
 
 scripts/with-postgres.sh bash -c '
   set -euo pipefail
-  cargo nextest run --workspace --all-targets --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast
   cargo test --workspace --doc
 '
 if [[ -f dashboard/package.json ]]; then
