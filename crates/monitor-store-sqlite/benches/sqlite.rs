@@ -301,8 +301,42 @@ fn queries(c: &mut Criterion) {
                 .iter(|| async { black_box(store.session_events("sess-42", 100).await.expect("query")) })
         });
         group.finish();
+        // Percentiles as issue 9 reports them: repetitions after the warm-up above.
+        let reps = if rollup_memory == 0 { 10 } else { 50 };
+        let named: [(&str, &Query); 4] = [("q1", &q1), ("q1_unaligned", &q1_edges), ("q2", &q2), ("q3", &q3)];
+        for (name, query) in named {
+            let times = repeat(&rt, reps, || async { drop(store.query(query).await.expect("query")) });
+            eprintln!("manual ({label}): {name} {}", percentiles(times));
+        }
+        let times =
+            repeat(&rt, reps, || async { drop(store.session_events("sess-42", 100).await.expect("query")) });
+        eprintln!("manual ({label}): q4 {}", percentiles(times));
         rt.block_on(store.close()).expect("close");
     }
+}
+
+fn repeat<F: std::future::Future<Output = ()>>(
+    rt: &tokio::runtime::Runtime,
+    reps: usize,
+    mut call: impl FnMut() -> F,
+) -> Vec<f64> {
+    (0..reps)
+        .map(|_| {
+            let began = Instant::now();
+            rt.block_on(call());
+            began.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
+fn percentiles(mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let index = ((ms.len() - 1) as f64 * q).round() as usize;
+        ms[index]
+    };
+    format!("p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms ({} runs)", at(0.5), at(0.95), at(0.99), ms.len())
 }
 
 criterion_group!(benches, write, queries);
