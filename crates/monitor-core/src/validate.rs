@@ -76,10 +76,58 @@ pub const EARLIEST_TIMESTAMP: Timestamp = Timestamp(946_684_800_000_000);
 type VResult<T> = Result<T, ValidationError>;
 
 /// Parses one event from JSON bytes (shape only; see [`validate`] for the rules).
+///
+/// Well-formed events take a typed fast path that builds no JSON tree for the envelope;
+/// anything the fast path does not accept is parsed again by [`event_from_value`], which
+/// either accepts it (e.g. numeric tag values) or names the field at fault.
 pub fn event_from_slice(bytes: &[u8]) -> VResult<MetricEvent> {
+    if let Ok(wire) = serde_json::from_slice::<WireEvent>(bytes)
+        && let Ok(event) = wire.into_event()
+    {
+        return Ok(event);
+    }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ValidationError::new("event", format!("invalid JSON: {e}")))?;
     event_from_value(value)
+}
+
+/// The envelope of a well-formed event, deserialized without a JSON tree.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireEvent {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+    source: Source,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    agent_type: Option<AgentType>,
+    payload: Map<String, Value>,
+    #[serde(default)]
+    tags: Option<Tags>,
+    #[serde(default, rename = "ingestedAt")]
+    _ingested_at: serde::de::IgnoredAny,
+}
+
+impl WireEvent {
+    fn into_event(self) -> VResult<MetricEvent> {
+        Ok(MetricEvent {
+            id: self.id,
+            timestamp: self.timestamp,
+            source: self.source,
+            project_id: self.project_id,
+            session_id: self.session_id,
+            agent_type: self.agent_type,
+            payload: payload_from_map(self.kind, self.payload)?,
+            tags: self.tags.unwrap_or_default(),
+        })
+    }
 }
 
 /// Parses one event from a JSON value (shape only; see [`validate`] for the rules).
@@ -548,5 +596,33 @@ mod tests {
         let enriched = e.into_event(Timestamp(5));
         assert_eq!(enriched.ingested_at, Timestamp(5));
         assert_eq!(enriched.id.len(), 36);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_tree_path() {
+        let inputs = [
+            perf(),
+            json!({"source":"system","type":"quality","timestamp":1795867200123u64,"payload":{"metric":"m","score":1},"tags":{"n":5,"b":true}}),
+            json!({"source":"dual-agent","type":"coordination","agentType":null,"ingestedAt":"2026-01-01T00:00:00Z",
+                   "payload":{"managerId":"m","workerId":"w","phase":"assign","latencyMs":3,"extra":{"x":[1,{"y":null}]}}}),
+            json!({"source":"claude-cli","type":"error","payload":{"message":"boom","code":7}}),
+        ];
+        for input in inputs {
+            let bytes = serde_json::to_vec(&input).unwrap();
+            assert_eq!(event_from_slice(&bytes), event_from_value(input.clone()), "{input}");
+        }
+        let bad = [
+            json!({"source":"claude-cli","type":"performance","payload":{"operation":"x","duration":"slow"}}),
+            json!({"source":"claude-cli","type":"performance","colour":1,"payload":{"operation":"x","duration":1}}),
+            json!({"source":"nope","type":"performance","payload":{"operation":"x","duration":1}}),
+        ];
+        for input in bad {
+            let bytes = serde_json::to_vec(&input).unwrap();
+            assert_eq!(
+                event_from_slice(&bytes).unwrap_err(),
+                event_from_value(input.clone()).unwrap_err(),
+                "{input}"
+            );
+        }
     }
 }

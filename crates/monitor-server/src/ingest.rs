@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use monitor_core::validate::{ValidationError, event_from_slice, event_from_value};
+use monitor_core::validate::{ValidationError, event_from_slice};
 use monitor_core::{EventRef, MetricEvent, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
@@ -233,14 +233,29 @@ pub async fn post_events(
 ) -> Result<IngestOutcome, ApiError> {
     let caller = caller.and_then(|Extension(c)| c);
     let bytes = read_limited(&state, body).await?;
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("invalid JSON: {e}")))?;
-    let parsed = match value {
-        Value::Array(items) => items.into_iter().map(event_from_value).collect(),
-        object @ Value::Object(_) => vec![event_from_value(object)],
-        _ => return Err(ApiError::field("body", "expected an event object or an array of events")),
-    };
+    let parsed = parse_json_body(&bytes)?;
     ingest(&state, parsed, "http", &caller).await
+}
+
+/// Splits a JSON body (one event or an array) into per-event parse results without
+/// building a JSON tree of the whole body.
+pub fn parse_json_body(bytes: &[u8]) -> Result<Vec<Result<MetricEvent, ValidationError>>, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::field("body", format!("invalid JSON: {e}"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).map_err(invalid)?;
+            Ok(items.into_iter().map(|raw| event_from_slice(raw.get().as_bytes())).collect())
+        }
+        Some(b'{') => {
+            // Validate the JSON as a whole first so a broken body is a 400, not a rejected event.
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(invalid)?;
+            Ok(vec![event_from_slice(bytes)])
+        }
+        _ => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(invalid)?;
+            Err(ApiError::field("body", "expected an event object or an array of events"))
+        }
+    }
 }
 
 /// `POST /api/events/batch`: NDJSON, one event per line, blank lines ignored. Lines are
