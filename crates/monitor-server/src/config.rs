@@ -331,7 +331,10 @@ mod tests {
         shipped.validate().unwrap();
         assert_eq!(shipped.collector.redaction.field_names, vec!["customerId"]);
         let defaults_only: Config = toml::from_str(
-            &std::fs::read_to_string(&example).unwrap().replace("field_names = [\"customerId\"]", "field_names = []").replace("patterns = ['INV-\\d{6}']", "patterns = []"),
+            &std::fs::read_to_string(&example)
+                .unwrap()
+                .replace("field_names = [\"customerId\"]", "field_names = []")
+                .replace("patterns = ['INV-\\d{6}']", "patterns = []"),
         )
         .unwrap();
         assert_eq!(defaults_only, Config::default(), "the example file documents the defaults");
