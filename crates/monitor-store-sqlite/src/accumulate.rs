@@ -47,6 +47,16 @@ impl Grouping {
         Grouping { group_of, representative }
     }
 
+    /// The key ids that pass the filters, ascending.
+    pub(crate) fn matching(&self) -> Vec<u32> {
+        self.group_of
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.is_some())
+            .filter_map(|(id, _)| u32::try_from(id).ok())
+            .collect()
+    }
+
     /// The group of a key id.
     pub(crate) fn group(&self, key_id: u32) -> Option<u32> {
         self.group_of.get(usize::try_from(key_id).ok()?).copied().flatten()

@@ -148,16 +148,30 @@ impl CellIndex {
         }
         let grouping = Grouping::new(&self.keys, &query.filters, &query.group_by);
         let mut merger = CellMerger::new(&grouping, field.is_some());
+        // A selective filter (one project of ten) looks its few keys up in each bucket
+        // instead of walking every cell of the bucket.
+        let matching = grouping.matching();
+        let selective = matching.len() * 4 < self.keys.len();
+        let mut visit = |bucket: Timestamp, id: u32, cell: &RollupCell| {
+            let stats = field.and_then(|i| cell.field(i));
+            let encoded = stats.map(|s| s.sketch.encode());
+            let parts = stats.zip(encoded.as_deref()).map(|(s, e)| (s.count, s.sum, s.min, s.max, e));
+            // Held sketches were encoded just above, so they always read back.
+            let _ = merger.add(bucket, id, cell.count, parts, &self.keys, aggregator);
+        };
         for (bucket, cells) in self.levels[slot].range(start..end) {
-            for (id, cell) in cells {
-                if grouping.group(*id).is_none() {
-                    continue;
+            if selective {
+                for id in &matching {
+                    if let Some(cell) = cells.get(id) {
+                        visit(*bucket, *id, cell);
+                    }
                 }
-                let stats = field.and_then(|i| cell.field(i));
-                let encoded = stats.map(|s| s.sketch.encode());
-                let parts = stats.zip(encoded.as_deref()).map(|(s, e)| (s.count, s.sum, s.min, s.max, e));
-                // Held sketches were encoded just above, so they always read back.
-                let _ = merger.add(*bucket, *id, cell.count, parts, &self.keys, aggregator);
+            } else {
+                for (id, cell) in cells {
+                    if grouping.group(*id).is_some() {
+                        visit(*bucket, *id, cell);
+                    }
+                }
             }
         }
         merger.flush(&self.keys, aggregator);

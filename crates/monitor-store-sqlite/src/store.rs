@@ -626,16 +626,33 @@ impl SqliteStore {
             && query.group_by.iter().all(|d| !matches!(d, Dimension::Tag(_)));
         if by_columns {
             // Everything needed is in columns and the WHERE clause applies every filter:
-            // no JSON is parsed, and only grouped dimensions are copied out of the row.
-            let value = field_index.map_or("NULL", |i| FIELD_COLUMNS[i]);
+            // SQLite groups the rows by bucket and grouped dimensions and hands over one
+            // row per group with its count and the field's values (17 significant digits),
+            // instead of one row per event (sqlx passes each row through a channel).
+            let step = aggregator.step();
+            let bucket = format!("(ts - (((ts % {step}) + {step}) % {step}))");
+            let dims = GroupColumns::of(&query.group_by);
+            let (values, carriers) = match field_index {
+                Some(i) => {
+                    let column = FIELD_COLUMNS[i];
+                    (
+                        format!("group_concat(printf('%!.17g', {column}), ',')"),
+                        format!(" AND {column} IS NOT NULL"),
+                    )
+                }
+                None => ("NULL".to_owned(), String::new()),
+            };
             let sql = format!(
-                "SELECT ts, source, type, project_id, session_id, agent_type, operation, {value} \
-                 FROM events WHERE {condition}"
+                "SELECT {bucket} AS b, COUNT(*), {values}, {columns} FROM events WHERE {condition}{carriers} \
+                 GROUP BY b, {columns}",
+                columns = dims.columns.join(", ")
             );
-            let needs = ColumnNeeds::of(&query.group_by);
-            let mut rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?).fetch(&mut *conn);
-            while let Some(row) = rows.try_next().await.map_err(|e| Error::sqlx("reading events", e))? {
-                aggregator.add_event(&column_event(&row, &needs, field_index)?);
+            let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(&params)?)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| Error::sqlx("aggregating events", e))?;
+            for row in &rows {
+                feed_group_row(row, &dims, field_index, aggregator)?;
             }
             return Ok(());
         }
@@ -832,44 +849,103 @@ struct BatchRollups {
     event_keys: Vec<u32>,
 }
 
-/// Which dimensions a column-only aggregation has to copy out of each row.
-struct ColumnNeeds {
-    project: bool,
-    session: bool,
-    operation: bool,
+/// The columns a grouped raw aggregation groups by: always `type` (it decides where the
+/// field's value sits in the payload), then the grouped dimensions.
+struct GroupColumns {
+    columns: Vec<&'static str>,
 }
 
-impl ColumnNeeds {
+impl GroupColumns {
     fn of(group_by: &[Dimension]) -> Self {
-        ColumnNeeds {
-            project: group_by.contains(&Dimension::ProjectId),
-            session: group_by.contains(&Dimension::SessionId),
-            operation: group_by.contains(&Dimension::Operation),
+        let mut columns = vec!["type"];
+        for dimension in group_by {
+            let column = match dimension {
+                Dimension::Source => "source",
+                Dimension::Type => "type",
+                Dimension::ProjectId => "project_id",
+                Dimension::SessionId => "session_id",
+                Dimension::AgentType => "agent_type",
+                Dimension::Operation => "operation",
+                Dimension::Tag(_) => continue,
+            };
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
         }
+        GroupColumns { columns }
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| *c == column)
     }
 }
 
-/// A stand-in event carrying what an aggregation reads (time, grouped dimensions and the
-/// one field) from `SELECT ts, source, type, project_id, session_id, agent_type,
-/// operation, <field>`.
-fn column_event(row: &SqliteRow, needs: &ColumnNeeds, field: Option<usize>) -> Result<Event> {
-    let read_err = |e| Error::sqlx("reading events", e);
-    let text = |i: usize| row.try_get::<Option<&str>, _>(i).map_err(read_err);
-    let owned = |i: usize, needed: bool| -> Result<Option<String>> {
-        Ok(if needed { text(i)?.map(str::to_owned) } else { None })
-    };
+/// Feeds one row of `SELECT bucket, COUNT(*), values, <group columns>` to the aggregator
+/// as stand-in events (one per value, or `count` of them without a field).
+fn feed_group_row(
+    row: &SqliteRow,
+    dims: &GroupColumns,
+    field: Option<usize>,
+    aggregator: &mut Aggregator,
+) -> Result<()> {
+    let read_err = |e| Error::sqlx("aggregating events", e);
     let corrupt = |what: &str| Error::Corrupt(format!("stored event has an unknown {what}"));
-    let ts = Timestamp::from_micros(row.try_get(0).map_err(read_err)?);
-    let source: Source = text(1)?.unwrap_or_default().parse().map_err(|_| corrupt("source"))?;
-    let event_type: EventType = text(2)?.unwrap_or_default().parse().map_err(|_| corrupt("type"))?;
-    let agent_type = match text(5)? {
+    let text = |column: &str| -> Result<Option<&str>> {
+        match dims.position(column) {
+            Some(i) => row.try_get::<Option<&str>, _>(3 + i).map_err(read_err),
+            None => Ok(None),
+        }
+    };
+    let bucket = Timestamp::from_micros(row.try_get(0).map_err(read_err)?);
+    let count: i64 = row.try_get(1).map_err(read_err)?;
+    let event_type: EventType = text("type")?.unwrap_or_default().parse().map_err(|_| corrupt("type"))?;
+    let source: Source = match text("source")? {
+        Some(s) => s.parse().map_err(|_| corrupt("source"))?,
+        None => Source::System,
+    };
+    let agent_type = match text("agent_type")? {
         Some(a) => Some(a.parse::<AgentType>().map_err(|_| corrupt("agent type"))?),
         None => None,
     };
-    let operation = owned(6, needs.operation)?;
-    let value: Option<f64> = row.try_get(7).map_err(read_err)?;
+    let mut event = Event {
+        id: String::new(),
+        timestamp: bucket,
+        ingested_at: bucket,
+        source,
+        project_id: text("project_id")?.map(str::to_owned),
+        session_id: text("session_id")?.map(str::to_owned),
+        agent_type,
+        payload: stand_in_payload(event_type, text("operation")?.map(str::to_owned), None, None),
+        tags: Default::default(),
+    };
+    match field {
+        None => {
+            for _ in 0..count {
+                aggregator.add_event(&event);
+            }
+        }
+        Some(index) => {
+            let values: Option<&str> = row.try_get(2).map_err(read_err)?;
+            for value in values.unwrap_or_default().split(',').filter(|v| !v.is_empty()) {
+                let value: f64 = value.parse().map_err(|_| corrupt("numeric value"))?;
+                let operation = event.payload.operation().map(str::to_owned);
+                event.payload = stand_in_payload(event_type, operation, Some(index), Some(value));
+                aggregator.add_event(&event);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A payload of `event_type` carrying `operation` and, for rolled-up field `field`, `value`.
+fn stand_in_payload(
+    event_type: EventType,
+    operation: Option<String>,
+    field: Option<usize>,
+    value: Option<f64>,
+) -> Payload {
     let only = |index: usize| if field == Some(index) { value } else { None };
-    let payload = match event_type {
+    match event_type {
         EventType::Performance => Payload::Performance(PerformancePayload {
             operation: operation.unwrap_or_default(),
             duration: only(0).unwrap_or(0.0),
@@ -898,18 +974,7 @@ fn column_event(row: &SqliteRow, needs: &ColumnNeeds, field: Option<usize>) -> R
             score: only(6).unwrap_or(0.0),
             extra: Extra::new(),
         }),
-    };
-    Ok(Event {
-        id: String::new(),
-        timestamp: ts,
-        ingested_at: ts,
-        source,
-        project_id: owned(3, needs.project)?,
-        session_id: owned(4, needs.session)?,
-        agent_type,
-        payload,
-        tags: Default::default(),
-    })
+    }
 }
 
 /// A bound parameter of a dynamic WHERE clause.
