@@ -2,11 +2,19 @@
 //! writes, and a 5-minute aggregation over 24 h of 1,000,000 events.
 //!
 //! Run with: `cargo bench -p monitor-core --bench core`
+//!
+//! Instruction counts, independent of machine load: build with
+//! `cargo bench -p monitor-core --bench core --no-run`, then run the printed executable
+//! under `valgrind --tool=callgrind --toggle-collect='core::measured_*'` with
+//! `CORE_BENCH_FIXED=collect|write|query` set. It then does a fixed amount of work
+//! instead of timing (10,000 collects; 3 writes of 10,000 events; 10 of each query on
+//! 1,000,000 events after a first, cold one), and only the `measured_*` functions are
+//! counted.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use monitor_core::event::{Extra, PerformancePayload};
 use monitor_core::store::{MemoryStore, Store};
 use monitor_core::time::{MICROS_PER_DAY, MICROS_PER_MINUTE};
@@ -124,6 +132,16 @@ fn store_write(c: &mut Criterion) {
     group.finish();
 }
 
+/// The three aggregated queries: 5-minute duration statistics over 24 h, the same for
+/// one project grouped by operation, and an hourly count of errors.
+fn queries(end: Timestamp) -> [Query; 3] {
+    let q1 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::FiveMinutes).field("duration");
+    let q2 = q1.clone().filter(Filter::eq(Dimension::ProjectId, "proj-3")).group(Dimension::Operation);
+    let q3 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::Hour)
+        .filter(Filter::eq(Dimension::Type, "error"));
+    [q1, q2, q3]
+}
+
 fn aggregate(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let end = Timestamp::now().floor_to(5 * MICROS_PER_MINUTE);
@@ -136,16 +154,13 @@ fn aggregate(c: &mut Criterion) {
     });
     drop(events);
     let mut group = c.benchmark_group("memory_store_query_1m_events");
-    let q1 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::FiveMinutes).field("duration");
+    let [q1, q2, q3] = queries(end);
     group.bench_function("5m_avg_max_24h", |b| {
         b.to_async(&rt).iter(|| async { black_box(store.query(&q1).await) })
     });
-    let q2 = q1.clone().filter(Filter::eq(Dimension::ProjectId, "proj-3")).group(Dimension::Operation);
     group.bench_function("5m_one_project_by_operation", |b| {
         b.to_async(&rt).iter(|| async { black_box(store.query(&q2).await) })
     });
-    let q3 = Query::new(end.add_micros(-MICROS_PER_DAY), end, Aggregation::Hour)
-        .filter(Filter::eq(Dimension::Type, "error"));
     group.bench_function("1h_error_count", |b| {
         b.to_async(&rt).iter(|| async { black_box(store.query(&q3).await) })
     });
@@ -155,5 +170,86 @@ fn aggregate(c: &mut Criterion) {
     group.finish();
 }
 
+#[inline(never)]
+fn measured_collect(collector: &Collector, events: Vec<MetricEvent>) {
+    for event in events {
+        let _ = black_box(collector.collect(event));
+    }
+}
+
+#[inline(never)]
+fn measured_write(rt: &tokio::runtime::Runtime, store: &MemoryStore, batch: &[EventRef]) {
+    black_box(rt.block_on(store.write(batch)).expect("write"));
+}
+
+#[inline(never)]
+fn measured_first_query(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+    black_box(rt.block_on(store.query(query)).expect("query"));
+}
+
+#[inline(never)]
+fn measured_query(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+    for _ in 0..10 {
+        black_box(rt.block_on(store.query(query)).expect("query"));
+    }
+}
+
+#[inline(never)]
+fn measured_session(rt: &tokio::runtime::Runtime, store: &MemoryStore) {
+    for _ in 0..10 {
+        black_box(rt.block_on(store.session_events("sess-42", 100)).expect("session"));
+    }
+}
+
+/// The fixed-work mode for instruction counting (see the module docs).
+fn fixed(which: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    match which {
+        "collect" => {
+            let collector = rt.block_on(async {
+                let config = CollectorConfig {
+                    capacity: 1_000_000,
+                    overflow: OverflowPolicy::DropOldest,
+                    ..CollectorConfig::default()
+                };
+                Collector::start(Arc::new(MemoryStore::default()), Bus::default(), config).expect("collector")
+            });
+            let template = sample_event(7);
+            measured_collect(&collector, vec![template.clone(); 10_000]);
+        }
+        "write" => {
+            let batch = day_of_events(10_000, Timestamp::now());
+            for _ in 0..3 {
+                let store = MemoryStore::default();
+                measured_write(&rt, &store, &batch);
+            }
+        }
+        "query" => {
+            let end = Timestamp::now().floor_to(5 * MICROS_PER_MINUTE);
+            let store = MemoryStore::default();
+            let events = day_of_events(1_000_000, end);
+            for chunk in events.chunks(10_000) {
+                rt.block_on(store.write(chunk)).expect("write");
+            }
+            drop(events);
+            let [q1, q2, q3] = queries(end);
+            measured_first_query(&rt, &store, &q1);
+            for q in [&q1, &q2, &q3] {
+                measured_query(&rt, &store, q);
+            }
+            measured_session(&rt, &store);
+        }
+        other => panic!("CORE_BENCH_FIXED={other}: expected collect, write or query"),
+    }
+}
+
 criterion_group!(benches, collect, store_write, aggregate);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(which) = std::env::var("CORE_BENCH_FIXED") {
+        fixed(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
