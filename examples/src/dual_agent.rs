@@ -19,7 +19,7 @@
 //! when a task fails. Coordination events carry the tags `phase` and `worker`, and every
 //! worker event the tag `worker`, so the store can group by them (`tag.phase`).
 //!
-//! Events go to a [`Sink`]: in-process through a [`Collector`] into a [`Store`]
+//! Events go to a [`Sink`]: in-process through a [`Collector`] into a [`monitor_core::Store`]
 //! (`MemoryStore`, or `SqliteStore` with `--sqlite`), or to a running monitor-server
 //! (`POST /api/events/batch`, NDJSON). [`report`] then reads the run back with 1-minute
 //! aggregations from the same place.
@@ -380,8 +380,9 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << attempt.min(5)))
 }
 
+/// Milliseconds, to the microsecond.
 fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
+    (d.as_secs_f64() * 1_000_000.0).round() / 1_000.0
 }
 
 /// Share of time spent working rather than waiting, rounded to 3 decimals.

@@ -1,6 +1,6 @@
 //! Runs the examples' logic end to end with real parts: the dual-agent runtime into a
-//! `MemoryStore` and into a SQLite file, and monitor-alerts embedded with a real HTTP
-//! webhook receiver.
+//! `MemoryStore`, into a SQLite file and into a real monitor-server over HTTP, and
+//! monitor-alerts embedded with a real HTTP webhook receiver.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use monitor_core::event::Payload;
 use monitor_core::store::MemoryStore;
 use monitor_core::{AgentType, Source, StoreRef, Timestamp};
 use monitor_examples::dual_agent::{
-    DualAgentConfig, MANAGER_ID, Report, RunSummary, Sink, coordination_score, report, run_and_report,
+    DualAgentConfig, MANAGER_ID, Report, RunSummary, ServerClient, Sink, coordination_score, report,
+    run_and_report,
 };
 use monitor_examples::embedded_alerts::{EmbeddedAlertsConfig, run_embedded_alerts};
 use monitor_store_sqlite::{SqliteConfig, SqliteStore};
@@ -26,22 +27,23 @@ fn config(run_id: &str) -> DualAgentConfig {
     }
 }
 
-/// 12 tasks, every 5th fails: task-005 and task-010.
-fn assert_expected_counts(summary: &RunSummary, report: &Report) {
-    assert_eq!((summary.assigned, summary.completed, summary.failed), (12, 10, 2));
-    assert_eq!(summary.per_worker.values().sum::<u64>(), 12);
+/// `tasks` tasks of which every 5th fails (12 tasks: task-005 and task-010).
+fn assert_expected_counts(tasks: u64, summary: &RunSummary, report: &Report) {
+    let (ok, failed) = (tasks - tasks / 5, tasks / 5);
+    assert_eq!((summary.assigned, summary.completed, summary.failed), (tasks, ok, failed));
+    assert_eq!(summary.per_worker.values().sum::<u64>(), tasks);
     let expected: BTreeMap<String, u64> =
-        [("assign", 12), ("accept", 12), ("progress", 12), ("complete", 10), ("fail", 2)]
+        [("assign", tasks), ("accept", tasks), ("progress", tasks), ("complete", ok), ("fail", failed)]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
     assert_eq!(report.phase_counts(), expected);
-    assert_eq!(report.workers.iter().map(|w| w.tasks).sum::<u64>(), 12);
-    assert_eq!(report.workers.iter().map(|w| w.succeeded).sum::<u64>(), 10);
+    assert_eq!(report.workers.iter().map(|w| w.tasks).sum::<u64>(), tasks);
+    assert_eq!(report.workers.iter().map(|w| w.succeeded).sum::<u64>(), ok);
     let per_worker: BTreeMap<String, u64> =
         report.workers.iter().map(|w| (w.worker.clone(), w.tasks)).collect();
     assert_eq!(per_worker, summary.per_worker, "the store agrees with what the manager saw");
-    assert_eq!(report.errors, 2);
+    assert_eq!(report.errors, failed);
     let quality = report.avg_quality.expect("quality events");
     assert!((0.0..=1.0).contains(&quality), "{quality}");
     for row in &report.phases {
@@ -57,7 +59,7 @@ async fn dual_agent_gives_every_assigned_task_an_accept_and_one_outcome() {
     let store: StoreRef = Arc::new(MemoryStore::default());
     let sink = Sink::local(store).expect("collector starts");
     let (summary, report) = run_and_report(&config, &sink).await.expect("run");
-    assert_expected_counts(&summary, &report);
+    assert_expected_counts(12, &summary, &report);
 
     let events = sink.events(&config.run_id).await.expect("raw events");
     let mut phases: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -109,7 +111,7 @@ async fn dual_agent_into_sqlite_is_still_there_after_reopening() {
     let store = Arc::new(SqliteStore::open(SqliteConfig::at(&path)).await.expect("open"));
     let sink = Sink::local(store.clone()).expect("collector starts");
     let (summary, first) = run_and_report(&config, &sink).await.expect("run");
-    assert_expected_counts(&summary, &first);
+    assert_expected_counts(12, &summary, &first);
     sink.close().await.expect("collector stops");
     drop(sink);
     let Ok(store) = Arc::try_unwrap(store) else { panic!("the collector still holds the store") };
@@ -121,6 +123,25 @@ async fn dual_agent_into_sqlite_is_still_there_after_reopening() {
     assert_eq!(again.phase_counts(), first.phase_counts());
     assert_eq!((again.errors, again.workers.len()), (first.errors, first.workers.len()));
     sink.close().await.expect("collector stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_agent_over_http_gets_the_same_counts_back_from_a_real_server() {
+    let server = monitor_server::Running::start(monitor_server::Config {
+        listen: "127.0.0.1:0".into(),
+        store: "memory".into(),
+        ..monitor_server::Config::default()
+    })
+    .await
+    .expect("server starts");
+    // 60 tasks are 372 events: batches of 200 are shipped while the run goes on, the
+    // rest at the flush.
+    let config = DualAgentConfig { tasks: 60, max_work_ms: 3, ..config("run-http") };
+    let sink = Sink::Server(ServerClient::new(&server.url(), None).expect("client"));
+    let (summary, report) = run_and_report(&config, &sink).await.expect("run");
+    assert_expected_counts(60, &summary, &report);
+    sink.close().await.expect("nothing left to ship");
+    server.shutdown().await;
 }
 
 #[test]
