@@ -77,6 +77,33 @@ fn normalise(name: &str) -> String {
     name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
+/// Whether `text` holds something any built-in rule could match: an `@`, `bearer` in
+/// any case, `sk-`, `gh?_`, `github_pat_`, `AKIA`, `ASIA`, `xox` or `-----BEGIN`. One
+/// pass over the bytes; a `false` lets almost every string skip the regex. Every
+/// built-in rule's match contains one of these, so this never hides a secret.
+fn may_hold_secret(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        let rest = &bytes[i..];
+        let hit = match byte {
+            b'@' => true,
+            b'b' | b'B' => rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"bearer"),
+            b's' => rest.starts_with(b"sk-"),
+            b'g' => {
+                (rest.len() >= 4 && rest[1] == b'h' && rest[3] == b'_') || rest.starts_with(b"github_pat_")
+            }
+            b'A' => rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"),
+            b'x' => rest.starts_with(b"xox"),
+            b'-' => rest.starts_with(b"-----BEGIN"),
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
 impl Default for Redactor {
     fn default() -> Self {
         // The built-in pattern is a constant known to compile; an empty config has no
@@ -112,6 +139,20 @@ impl Redactor {
         if self.field_names.is_empty() {
             return false;
         }
+        // Short ASCII names (nearly all keys) are normalised on the stack: no
+        // allocation per key on the per-event path.
+        let mut buf = [0u8; 64];
+        if name.is_ascii() && name.len() <= buf.len() {
+            let mut len = 0;
+            for &byte in name.as_bytes() {
+                if byte != b'_' && byte != b'-' {
+                    buf[len] = byte.to_ascii_lowercase();
+                    len += 1;
+                }
+            }
+            let key = &buf[..len];
+            return self.field_names.iter().any(|known| known.as_bytes() == key);
+        }
         let normalised = normalise(name);
         self.field_names.contains(&normalised)
     }
@@ -120,6 +161,7 @@ impl Redactor {
     pub fn redact_text(&self, text: &mut String) -> bool {
         let mut changed = false;
         if let Some(builtin) = &self.builtin
+            && may_hold_secret(text)
             && builtin.is_match(text)
         {
             let replaced = builtin.replace_all(text, |caps: &Captures<'_>| replacement(caps));
@@ -266,6 +308,65 @@ mod tests {
         assert_eq!(extra["password"], json!(REDACTED));
         assert_eq!(extra["pem"], json!("[REDACTED:private-key]"));
         assert_eq!(e.tags["apiKey"], REDACTED);
+    }
+
+    #[test]
+    fn prefilter_passes_every_builtin_match() {
+        let builtin = Regex::new(BUILTIN).unwrap();
+        for text in [
+            "mail jane.doe@example.com now",
+            "Authorization: BeArEr abcdefgh12345678",
+            "key=sk-proj-abcdefghijklmnopqrstuv",
+            "https://ghp_0123456789abcdefghijABCDEFGHIJ@github.com",
+            "gho_0123456789abcdefghijABCDEFGHIJ",
+            "github_pat_0123456789abcdefghijABCDEFGHIJ",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIAIOSFODNN7EXAMPLE",
+            "xoxb-1234567890-abcdef",
+            "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----",
+        ] {
+            assert!(builtin.is_match(text), "{text}");
+            assert!(may_hold_secret(text), "prefilter missed {text}");
+        }
+        for text in ["proj-7", "sess-42", "tool:Bash", "cargo test -p monitor-core", "Beare", "sk", "AKI", ""]
+        {
+            assert!(!may_hold_secret(text), "{text}");
+        }
+        // Exhaustive check on short strings built from the rules' building blocks: the
+        // prefilter is a superset of the regex.
+        let parts = ["@", "b", "B", "earer", " ", "sk-", "g", "h", "p", "_", "ithub_pat_", "AKIA", "ASIA"];
+        let tails = ["", "a.io", "abcdefghijklmnopqrstuvwxyz0123", "IOSFODNN7EXAMPLE", "xox", "b-0123456789"];
+        let mut checked = 0;
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for tail in tails {
+                        let text = format!("x{a}{b}{c}{tail}");
+                        if builtin.is_match(&text) {
+                            assert!(may_hold_secret(&text), "prefilter missed {text}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} matching strings generated");
+    }
+
+    #[test]
+    fn sensitive_field_names_ignore_case_and_separators() {
+        let r = Redactor::default();
+        let long = format!("{}password", "_".repeat(80));
+        for name in ["password", "PassWord", "api_key", "API-KEY", "client_Secret", "Cookie", &long] {
+            assert!(r.is_sensitive_field(name), "{name}");
+        }
+        for name in ["host", "passwords", "api", "", "session", "PASSWÖRD"] {
+            assert!(!r.is_sensitive_field(name), "{name}");
+        }
+        let config = RedactionConfig { field_names: vec!["Kennwört".into()], ..Default::default() };
+        let r = Redactor::new(&config).unwrap();
+        assert!(r.is_sensitive_field("KENN_WÖRT"));
+        assert!(!r.is_sensitive_field("kennwort"));
     }
 
     #[test]
