@@ -108,6 +108,8 @@ struct Shared {
     /// Set while the store refuses writes (cleared by the next successful write).
     store_failing: std::sync::atomic::AtomicBool,
     dropped: AtomicU64,
+    /// Events accepted since the drain task last reported them to `metrics`.
+    accepted: AtomicU64,
     cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -138,6 +140,7 @@ impl Collector {
             urgent: std::sync::atomic::AtomicBool::new(false),
             store_failing: std::sync::atomic::AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
             cancel: CancellationToken::new(),
             task: Mutex::new(None),
         });
@@ -171,17 +174,18 @@ impl Collector {
     /// With a full buffer, `DropOldest` makes room; `Error` and `Wait` refuse with
     /// [`Error::BufferFull`] (use [`Collector::collect_wait`] to wait for room).
     pub fn collect(&self, event: MetricEvent) -> Result<Receipt> {
-        let event = self.prepare(event, Timestamp::now()).inspect_err(|_| {
+        let event = self.prepare(event, wall_clock()).inspect_err(|_| {
             metrics::counter!("monitor_collector_rejected_total").increment(1);
         })?;
         let id = event.id.clone();
-        let seq = self.enqueue(vec![event])?;
+        let seq = self.push(std::slice::from_ref(&event))?;
+        self.shared.bus.publish_event(event);
         Ok(Receipt { id, seq })
     }
 
     /// Like [`Collector::collect`], but under the `Wait` policy waits for room.
     pub async fn collect_wait(&self, event: MetricEvent) -> Result<Receipt> {
-        let event = self.prepare(event, Timestamp::now())?;
+        let event = self.prepare(event, wall_clock())?;
         let id = event.id.clone();
         let seq = self.submit_wait(vec![event], None).await?;
         Ok(Receipt { id, seq })
@@ -226,43 +230,53 @@ impl Collector {
     }
 
     fn try_enqueue(&self, events: Vec<EventRef>) -> Result<u64, (Error, Vec<EventRef>)> {
+        match self.push(&events) {
+            Ok(last_seq) => {
+                for event in events {
+                    self.shared.bus.publish_event(event);
+                }
+                Ok(last_seq)
+            }
+            Err(e) => Err((e, events)),
+        }
+    }
+
+    /// Buffers all of `events` or none; returns the last sequence number. Publishing is
+    /// the caller's. Per-event metrics stay out of here: the drain task reports the
+    /// accepted count and the queue depth, so the hot path makes no `metrics::` call.
+    fn push(&self, events: &[EventRef]) -> Result<u64> {
         let shared = &self.shared;
         let (last_seq, wake) = {
             let Ok(mut queue) = shared.queue.lock() else {
-                return Err((Error::Closed, events));
+                return Err(Error::Closed);
             };
             if queue.closed {
-                return Err((Error::Closed, events));
+                return Err(Error::Closed);
             }
             let capacity = shared.config.capacity;
             if events.len() > capacity {
-                return Err((Error::BufferFull, events));
+                return Err(Error::BufferFull);
             }
             let overflow = (queue.items.len() + events.len()).saturating_sub(capacity);
             if overflow > 0 {
                 if shared.config.overflow != OverflowPolicy::DropOldest {
                     metrics::counter!("monitor_collector_refused_total").increment(events.len() as u64);
-                    return Err((Error::BufferFull, events));
+                    return Err(Error::BufferFull);
                 }
                 queue.items.drain(..overflow);
                 shared.dropped.fetch_add(overflow as u64, Ordering::Relaxed);
                 metrics::counter!("monitor_collector_dropped_total").increment(overflow as u64);
             }
-            let count = events.len() as u64;
-            for event in &events {
+            for event in events {
                 let seq = queue.next_seq;
                 queue.next_seq += 1;
                 queue.items.push_back((seq, event.clone()));
             }
-            metrics::gauge!("monitor_collector_queue_depth").set(queue.items.len() as f64);
-            metrics::counter!("monitor_collector_accepted_total").increment(count);
             (queue.next_seq - 1, queue.items.len() >= shared.config.batch_size)
         };
+        shared.accepted.fetch_add(events.len() as u64, Ordering::Relaxed);
         if wake {
             shared.wake.notify_one();
-        }
-        for event in events {
-            shared.bus.publish_event(event);
         }
         Ok(last_seq)
     }
@@ -324,10 +338,27 @@ impl Collector {
     }
 }
 
+/// The wall clock as `std` reads it: the same instant as `Timestamp::now`, without
+/// chrono's calendar conversion on the per-event path.
+fn wall_clock() -> Timestamp {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => Timestamp(i64::try_from(since.as_micros()).unwrap_or(i64::MAX)),
+        Err(_) => Timestamp::now(),
+    }
+}
+
+fn report_accepted(shared: &Shared) {
+    let accepted = shared.accepted.swap(0, Ordering::Relaxed);
+    if accepted > 0 {
+        metrics::counter!("monitor_collector_accepted_total").increment(accepted);
+    }
+}
+
 /// The drain loop: batches out of the buffer into the store until shut down and empty.
 async fn drain(shared: Arc<Shared>, store: StoreRef) {
     let interval = Duration::from_millis(shared.config.flush_interval_ms.max(1));
     loop {
+        report_accepted(&shared);
         let closing = shared.cancel.is_cancelled();
         let ready = {
             let len = shared.queue.lock().map(|q| q.items.len()).unwrap_or(0);
@@ -376,6 +407,7 @@ async fn drain(shared: Arc<Shared>, store: StoreRef) {
         shared.durable.send_replace(done);
         shared.room.notify_waiters();
     }
+    report_accepted(&shared);
     let last = shared.queue.lock().map(|q| q.next_seq - 1).unwrap_or(0);
     shared.durable.send_replace(last);
 }

@@ -4,9 +4,12 @@
 //! [`Event`] is the validated, enriched and redacted event that the collector hands to
 //! stores and subscribers. Both serialize to the camelCase wire format of DESIGN.md.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -443,7 +446,7 @@ impl MetricEvent {
     /// Completes the event with an id and timestamp where missing.
     pub fn into_event(self, now: Timestamp) -> Event {
         Event {
-            id: self.id.unwrap_or_else(new_event_id),
+            id: self.id.unwrap_or_else(|| new_event_id_at(now)),
             timestamp: self.timestamp.unwrap_or(now),
             ingested_at: now,
             source: self.source,
@@ -458,7 +461,57 @@ impl MetricEvent {
 
 /// A new time-ordered event id (UUID version 7: sortable by creation time).
 pub fn new_event_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    new_event_id_at(Timestamp::now())
+}
+
+/// The last id stamp handed out: milliseconds since the epoch `<< 16 |` a counter.
+static LAST_ID_STAMP: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ID_RANDOM: Cell<u64> = Cell::new({
+        // std seeds every `RandomState` from the OS once per thread: a free random seed.
+        std::collections::hash_map::RandomState::new().build_hasher().finish()
+    });
+}
+
+/// splitmix64 over a per-thread state: the random bits of ids.
+fn id_random() -> u64 {
+    ID_RANDOM.with(|state| {
+        let next = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// A new UUID version 7 id for an event created at `now`.
+///
+/// The 48-bit millisecond timestamp is followed by a 16-bit counter (in `rand_a` and
+/// the top of `rand_b`, as RFC 9562 §6.2 method 1 allows), so ids made in this process
+/// sort in creation order even within one millisecond; 58 random bits keep processes
+/// apart. Built by hand because `Uuid::now_v7` reads the clock again and
+/// `to_string` goes through the formatter, together most of an event's enrichment.
+pub fn new_event_id_at(now: Timestamp) -> String {
+    let millis = u64::try_from(now.as_millis()).unwrap_or(0) & ((1 << 48) - 1);
+    let mut last = LAST_ID_STAMP.load(Ordering::Relaxed);
+    let stamp = loop {
+        let next = (millis << 16).max(last + 1);
+        match LAST_ID_STAMP.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(seen) => last = seen,
+        }
+    };
+    let (millis, counter) = (u128::from(stamp >> 16), u128::from(stamp & 0xffff));
+    let value = (millis << 80)
+        | (0x7 << 76)
+        | ((counter >> 4) << 64)
+        | (0b10 << 62)
+        | ((counter & 0xf) << 58)
+        | u128::from(id_random() >> 6);
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::from_u128(value).hyphenated().encode_lower(&mut text).to_owned()
 }
 
 /// A validated, enriched and redacted event, as stored and streamed.
@@ -576,5 +629,29 @@ impl<'de> Deserialize<'de> for Event {
         let mut event = event.into_event(ingested.unwrap_or(timestamp));
         event.id = id;
         Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuid_v7_in_creation_order() {
+        let now = Timestamp::from_millis(1_750_000_000_123);
+        let ids: Vec<String> = (0..5_000).map(|_| new_event_id_at(now)).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+        }
+        let first = uuid::Uuid::parse_str(&ids[0]).unwrap();
+        assert_eq!(first.get_version_num(), 7);
+        assert_eq!(first.get_variant(), uuid::Variant::RFC4122);
+        let (secs, nanos) = first.get_timestamp().unwrap().to_unix();
+        assert!(secs * 1_000 + u64::from(nanos / 1_000_000) >= 1_750_000_000_123);
+        // A clock that steps back never makes an id sort before an earlier one.
+        let earlier = new_event_id_at(Timestamp::from_millis(1_700_000_000_000));
+        assert!(earlier > ids[ids.len() - 1]);
+        let later = uuid::Uuid::parse_str(&new_event_id_at(Timestamp::now())).unwrap();
+        assert_eq!(later.get_version_num(), 7);
     }
 }

@@ -82,8 +82,22 @@ fn normalise(name: &str) -> String {
 /// pass over the bytes; a `false` lets almost every string skip the regex. Every
 /// built-in rule's match contains one of these, so this never hides a secret.
 fn may_hold_secret(text: &str) -> bool {
+    /// Bytes that can start one of the prefixes above.
+    const STARTS: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        let starts = b"@bBsgAx-";
+        while i < starts.len() {
+            table[starts[i] as usize] = true;
+            i += 1;
+        }
+        table
+    };
     let bytes = text.as_bytes();
     for (i, &byte) in bytes.iter().enumerate() {
+        if !STARTS[usize::from(byte)] {
+            continue;
+        }
         let rest = &bytes[i..];
         let hit = match byte {
             b'@' => true,
