@@ -187,11 +187,25 @@ fn measured_first_query(rt: &tokio::runtime::Runtime, store: &MemoryStore, query
     black_box(rt.block_on(store.query(query)).expect("query"));
 }
 
-#[inline(never)]
-fn measured_query(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+fn ten_queries(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
     for _ in 0..10 {
         black_box(rt.block_on(store.query(query)).expect("query"));
     }
+}
+
+#[inline(never)]
+fn measured_q1(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+    ten_queries(rt, store, query);
+}
+
+#[inline(never)]
+fn measured_q2(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+    ten_queries(rt, store, query);
+}
+
+#[inline(never)]
+fn measured_q3(rt: &tokio::runtime::Runtime, store: &MemoryStore, query: &Query) {
+    ten_queries(rt, store, query);
 }
 
 #[inline(never)]
@@ -234,9 +248,9 @@ fn fixed(which: &str) {
             drop(events);
             let [q1, q2, q3] = queries(end);
             measured_first_query(&rt, &store, &q1);
-            for q in [&q1, &q2, &q3] {
-                measured_query(&rt, &store, q);
-            }
+            measured_q1(&rt, &store, &q1);
+            measured_q2(&rt, &store, &q2);
+            measured_q3(&rt, &store, &q3);
             measured_session(&rt, &store);
         }
         other => panic!("CORE_BENCH_FIXED={other}: expected collect, write or query"),
