@@ -1,7 +1,9 @@
 //! The query model shared by every store and the HTTP API, and the aggregation engine
 //! that turns raw events or rollup cells into answer points.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::event::{Event, rollup_field_index};
 use crate::rollup::{FieldStats, RollupKey};
-use crate::sketch::exact_quantile;
+use crate::sketch::{DenseSketch, exact_quantile};
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, Timestamp};
 
 /// Raw answers return at most this many events unless the query says otherwise.
@@ -540,10 +542,103 @@ struct ExactAcc {
     values: Vec<f64>,
 }
 
+/// A group's values looked up by reference: hashes and compares like the owned
+/// `(Timestamp, GroupValues)` key (a slice hashes like a `Vec` of the same elements,
+/// `&str` like `String`), so a cell's group is cloned only when it is new.
+#[derive(Hash)]
+struct GroupRef<'a>(Timestamp, &'a [Option<&'a str>]);
+
+impl hashbrown::Equivalent<(Timestamp, GroupValues)> for GroupRef<'_> {
+    fn equivalent(&self, key: &(Timestamp, GroupValues)) -> bool {
+        self.0 == key.0
+            && self.1.len() == key.1.len()
+            && self.1.iter().zip(&key.1).all(|(a, b)| *a == b.as_deref())
+    }
+}
+
+impl From<&GroupRef<'_>> for (Timestamp, GroupValues) {
+    fn from(group: &GroupRef<'_>) -> Self {
+        (group.0, group.1.iter().map(|v| v.map(str::to_owned)).collect())
+    }
+}
+
+/// Finds or inserts the accumulator of a bucket and group without cloning the group
+/// unless it is new.
+fn acc_for<'m, 'v, V: Default>(
+    map: &'m mut HashMap<(Timestamp, GroupValues), V>,
+    bucket: Timestamp,
+    group_by: &[Dimension],
+    value_of: impl Fn(&Dimension) -> Option<&'v str>,
+) -> &'m mut V {
+    const INLINE: usize = 8;
+    let mut inline = [None; INLINE];
+    let spilled: Vec<Option<&str>>;
+    let values: &[Option<&str>] = if group_by.len() <= INLINE {
+        for (slot, dimension) in inline.iter_mut().zip(group_by) {
+            *slot = value_of(dimension);
+        }
+        &inline[..group_by.len()]
+    } else {
+        spilled = group_by.iter().map(&value_of).collect();
+        &spilled
+    };
+    map.entry_ref(&GroupRef(bucket, values)).or_default()
+}
+
+/// Field statistics being merged from many cells: like [`FieldStats`] with a dense
+/// sketch, so each merge is one addition per bin and no allocation.
+struct StatsAcc {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    sketch: DenseSketch,
+}
+
+impl Default for StatsAcc {
+    fn default() -> Self {
+        StatsAcc {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sketch: DenseSketch::default(),
+        }
+    }
+}
+
+impl StatsAcc {
+    fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.sketch.add(value);
+    }
+
+    fn merge(&mut self, other: &FieldStats) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sketch.merge(&other.sketch);
+    }
+
+    fn into_stats(self) -> FieldStats {
+        FieldStats {
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            sketch: self.sketch.into_sketch(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct MergedAcc {
     count: u64,
-    stats: Option<FieldStats>,
+    stats: Option<StatsAcc>,
 }
 
 /// Builds aggregated points from raw events and/or rollup cells.
@@ -588,8 +683,7 @@ impl Aggregator {
             None => None,
         };
         let bucket = event.timestamp.floor_to(self.step);
-        let group: GroupValues = self.group_by.iter().map(|d| d.value_of(event).map(str::to_owned)).collect();
-        let acc = self.exact.entry((bucket, group)).or_default();
+        let acc = acc_for(&mut self.exact, bucket, &self.group_by, |d| d.value_of(event));
         acc.count += 1;
         if let Some(v) = value {
             acc.values.push(v);
@@ -604,16 +698,11 @@ impl Aggregator {
             return;
         }
         let bucket = bucket.floor_to(self.step);
-        let group: GroupValues =
-            self.group_by.iter().map(|d| d.value_of_key(key).map(str::to_owned)).collect();
-        let acc = self.merged.entry((bucket, group)).or_default();
+        let acc: &mut MergedAcc = acc_for(&mut self.merged, bucket, &self.group_by, |d| d.value_of_key(key));
         match stats {
             Some(stats) => {
                 acc.count += stats.count;
-                match &mut acc.stats {
-                    Some(existing) => existing.merge(stats),
-                    None => acc.stats = Some(stats.clone()),
-                }
+                acc.stats.get_or_insert_with(StatsAcc::default).merge(stats);
             }
             None => acc.count += count,
         }
@@ -639,14 +728,14 @@ impl Aggregator {
             if let Some(raw) = exact.remove(&key) {
                 acc.count += raw.count;
                 if has_field {
-                    let stats = acc.stats.get_or_insert_with(FieldStats::default);
+                    let stats = acc.stats.get_or_insert_with(StatsAcc::default);
                     for v in raw.values {
                         stats.add(v);
                     }
                 }
             }
-            let point = match (&acc.stats, has_field) {
-                (Some(stats), true) => stats_point(key.0, acc.count, stats, make_group(&key.1)),
+            let point = match (acc.stats, has_field) {
+                (Some(stats), true) => stats_point(key.0, acc.count, &stats.into_stats(), make_group(&key.1)),
                 _ => count_point(key.0, acc.count, make_group(&key.1)),
             };
             rows.push((key, point));

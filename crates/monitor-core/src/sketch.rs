@@ -207,6 +207,121 @@ impl Sketch {
     }
 }
 
+/// Most bins a [`DenseSketch`] side spans densely (32 KiB of counts); bins beyond it are
+/// merged sparsely, so a query over wildly spread values cannot allocate without bound.
+const MAX_DENSE_SPAN: usize = 4_096;
+
+/// One side of a [`DenseSketch`]: a count per bin index from `offset`, plus sparse bins
+/// that fell outside the dense window.
+#[derive(Clone, Debug, Default)]
+struct DenseBins {
+    offset: i32,
+    counts: Vec<u64>,
+    outside: Vec<(i32, u64)>,
+}
+
+impl DenseBins {
+    /// Widens the window to cover `lo..=hi` when the result stays within
+    /// [`MAX_DENSE_SPAN`].
+    fn cover(&mut self, lo: i32, hi: i32) {
+        let (lo, hi) = if self.counts.is_empty() {
+            (lo, hi)
+        } else {
+            let end = self.offset + i32::try_from(self.counts.len()).unwrap_or(i32::MAX) - 1;
+            (lo.min(self.offset), hi.max(end))
+        };
+        let Ok(span) = usize::try_from(i64::from(hi) - i64::from(lo) + 1) else { return };
+        if span > MAX_DENSE_SPAN || span <= self.counts.len() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts.resize(span, 0);
+        } else {
+            let front = usize::try_from(self.offset - lo).unwrap_or(0);
+            self.counts.splice(0..0, std::iter::repeat_n(0, front));
+            self.counts.resize(span, 0);
+        }
+        self.offset = lo;
+    }
+
+    fn slot(&mut self, index: i32) -> Option<&mut u64> {
+        let at = usize::try_from(index.checked_sub(self.offset)?).ok()?;
+        self.counts.get_mut(at)
+    }
+
+    fn add(&mut self, index: i32, count: u64) {
+        self.cover(index, index);
+        match self.slot(index) {
+            Some(slot) => *slot += count,
+            None => add_to(&mut self.outside, index, count),
+        }
+    }
+
+    fn merge(&mut self, bins: &[(i32, u64)]) {
+        let (Some(first), Some(last)) = (bins.first(), bins.last()) else { return };
+        self.cover(first.0, last.0);
+        let mut outside = Vec::new();
+        for &(index, count) in bins {
+            match self.slot(index) {
+                Some(slot) => *slot += count,
+                None => outside.push((index, count)),
+            }
+        }
+        merge_bins(&mut self.outside, &outside);
+    }
+
+    fn into_sparse(self) -> Vec<(i32, u64)> {
+        let offset = self.offset;
+        let dense: Vec<(i32, u64)> = (offset..).zip(self.counts).filter(|&(_, count)| count > 0).collect();
+        let mut bins = self.outside;
+        merge_bins(&mut bins, &dense);
+        bins
+    }
+}
+
+/// A sketch being built from many others: bins held densely, so merging a sketch costs
+/// one addition per bin and, once the value range is covered, no allocation. Turns
+/// into an ordinary [`Sketch`] with the same bins at the end.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DenseSketch {
+    positive: DenseBins,
+    negative: DenseBins,
+    zero: u64,
+}
+
+impl DenseSketch {
+    /// Adds one value, like [`Sketch::add`].
+    pub(crate) fn add(&mut self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let magnitude = value.abs();
+        if magnitude < MIN_MAGNITUDE {
+            self.zero += 1;
+        } else if value > 0.0 {
+            self.positive.add(bin_index(magnitude), 1);
+        } else {
+            self.negative.add(bin_index(magnitude), 1);
+        }
+    }
+
+    /// Adds every count of `sketch`.
+    pub(crate) fn merge(&mut self, sketch: &Sketch) {
+        self.positive.merge(&sketch.positive);
+        self.negative.merge(&sketch.negative);
+        self.zero += sketch.zero;
+    }
+
+    /// The sketch holding every count added.
+    pub(crate) fn into_sketch(self) -> Sketch {
+        Sketch {
+            positive: self.positive.into_sparse(),
+            negative: self.negative.into_sparse(),
+            zero: self.zero,
+        }
+    }
+}
+
 fn zigzag(v: i64) -> u64 {
     #[allow(clippy::cast_sign_loss)]
     let encoded = ((v << 1) ^ (v >> 63)) as u64;
@@ -294,6 +409,32 @@ mod tests {
         assert!(Sketch::decode(&bytes[..bytes.len() - 1]).is_none());
         assert_eq!(a.quantile(0.0).map(f64::round), Some(-100.0));
         assert!(Sketch::new().quantile(0.5).is_none());
+    }
+
+    #[test]
+    fn dense_merging_equals_sparse_merging() {
+        let mut sparse = Sketch::new();
+        let mut dense = DenseSketch::default();
+        // Spread wide enough that some bins fall outside the dense window.
+        for part in 0..40 {
+            let mut piece = Sketch::new();
+            for i in 0..50 {
+                let v = f64::from(part * 50 + i) * 0.731 - 200.0;
+                piece.add(v);
+                piece.add(v * 1e120);
+                if i % 7 == 0 {
+                    dense.add(v * 1e-3);
+                    sparse.add(v * 1e-3);
+                }
+            }
+            piece.add(0.0);
+            dense.merge(&piece);
+            sparse.merge(&piece);
+        }
+        let merged = dense.into_sketch();
+        assert_eq!(merged, sparse);
+        assert_eq!(merged.count(), 40 * 101 + 40 * 8);
+        assert_eq!(DenseSketch::default().into_sketch(), Sketch::new());
     }
 
     #[test]
