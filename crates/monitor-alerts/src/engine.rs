@@ -655,7 +655,9 @@ async fn ticker_loop(engine: AlertEngine) {
     let shared = engine.shared.clone();
     let mut eval = tokio::time::interval(Duration::from_millis(shared.config.evaluation_interval_ms));
     eval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut poll = tokio::time::interval(Duration::from_millis(shared.config.rules_poll_interval_ms));
+    // The file was just loaded at start: the first poll is one interval away.
+    let poll_every = Duration::from_millis(shared.config.rules_poll_interval_ms);
+    let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + poll_every, poll_every);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watching = shared.config.rules_file.is_some();
     loop {

@@ -18,7 +18,12 @@ fn example() -> PathBuf {
 async fn start_with_file(path: &Path) -> Result<(AlertEngine, StoreRef, monitor_alerts::ManualClock), Error> {
     let store: StoreRef = Arc::new(MemoryStore::default());
     let clock = monitor_alerts::ManualClock::new(T0);
-    let config = AlertsConfig { rules_file: Some(path.to_owned()), ..test_config() };
+    // Tests call `reload_rules_file` themselves; keep the background poll out of the way.
+    let config = AlertsConfig {
+        rules_file: Some(path.to_owned()),
+        rules_poll_interval_ms: 3_600_000,
+        ..test_config()
+    };
     let engine =
         AlertEngine::start_with_clock(store.clone(), Bus::default(), config, Arc::new(clock.clone())).await?;
     Ok((engine, store, clock))
