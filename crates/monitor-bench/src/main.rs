@@ -21,6 +21,7 @@
 //! - `report`: the markdown table with ratios; `stats`: percentiles; `procstat`: `/proc`.
 
 mod drive;
+mod latency;
 mod procstat;
 mod report;
 mod rng;
@@ -133,6 +134,18 @@ enum Command {
         #[arg(long, default_value_t = 1e-6)]
         tolerance: f64,
     },
+    /// Single-event POST latency at a steady rate and SSE freshness after the 202.
+    Latency {
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        url: String,
+        /// Single-event POSTs per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// How long to post.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// The whole comparison against freshly started servers; prints one markdown table.
     Run {
         #[command(flatten)]
@@ -176,6 +189,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// An HTTP client builder. The workspace builds reqwest without a bundled TLS provider
+/// (the alert engine brings its own), so install ring as the process default first.
+pub(crate) fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 fn parse_combo(text: &str) -> Result<(usize, usize)> {
@@ -298,6 +318,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
         Command::Ingest { workload, url, batch, senders, server_pid, spawn_server } => {
             ingest_command(&workload, &url, batch, senders, server_pid, spawn_server.as_deref()).await
         }
+        Command::Latency { url, rate, seconds } => latency::run(&url, rate, seconds).await,
         Command::Query { workload, url, reps, warmup, tolerance } => {
             query_command(&workload, &url, reps, warmup, tolerance).await
         }

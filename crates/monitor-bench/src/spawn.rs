@@ -95,7 +95,7 @@ impl Instance {
     }
 
     async fn wait_ready(&mut self, health_path: &str, command: &str) -> Result<()> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client()
             .timeout(Duration::from_secs(2))
             .build()
             .context("building the HTTP client")?;

@@ -165,7 +165,7 @@ fn secs_f64_to_ms(secs: f64) -> i64 {
 impl Target {
     /// A target at `base` holding the workload `spec`.
     pub(crate) fn new(kind: Kind, base: &str, spec: Spec) -> Result<Self> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(300))
             .pool_max_idle_per_host(16)
