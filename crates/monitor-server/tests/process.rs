@@ -96,16 +96,21 @@ async fn sigterm_drains_in_flight_work_and_exits_cleanly() {
     let base = format!("http://127.0.0.1:{port}");
     let mut server = spawn(dir.path(), port);
     wait_ready(&base).await;
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let senders: Vec<_> = (0..4)
         .map(|w| {
             let base = base.clone();
+            let progress = progress.clone();
             tokio::spawn(async move {
                 let mut acknowledged = 0usize;
                 for round in 0..200 {
                     let batch: Vec<Value> =
                         (0..20).map(|i| perf("p", &format!("w{w}-{round}"), f64::from(i))).collect();
                     match client().post(format!("{base}/api/events")).json(&batch).send().await {
-                        Ok(r) if r.status() == 202 => acknowledged += 20,
+                        Ok(r) if r.status() == 202 => {
+                            acknowledged += 20;
+                            progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         _ => break, // refused (503) or connection closed: not acknowledged
                     }
                 }
@@ -113,7 +118,10 @@ async fn sigterm_drains_in_flight_work_and_exits_cleanly() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Signal while requests are in flight: after the first few acknowledgements.
+    while progress.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(status.success());
     let mut acknowledged = 0;
