@@ -798,6 +798,7 @@ fn stats_point(
     stats: &FieldStats,
     group: BTreeMap<String, Option<String>>,
 ) -> AggPoint {
+    let [p50, p95, p99] = stats.quantiles([0.50, 0.95, 0.99]);
     AggPoint {
         timestamp,
         count,
@@ -805,9 +806,9 @@ fn stats_point(
         avg: stats.mean(),
         min: Some(stats.min),
         max: Some(stats.max),
-        p50: stats.quantile(0.50),
-        p95: stats.quantile(0.95),
-        p99: stats.quantile(0.99),
+        p50,
+        p95,
+        p99,
         group,
     }
 }

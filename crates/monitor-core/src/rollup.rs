@@ -96,6 +96,11 @@ impl FieldStats {
     pub fn quantile(&self, q: f64) -> Option<f64> {
         self.sketch.quantile(q).map(|v| v.clamp(self.min, self.max))
     }
+
+    /// Several quantiles as [`FieldStats::quantile`] reads them, in one pass.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
+        self.sketch.quantiles(qs).map(|q| q.map(|v| v.clamp(self.min, self.max)))
+    }
 }
 
 /// One rollup cell: the events of one key in one bucket.

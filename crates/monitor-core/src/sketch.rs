@@ -17,11 +17,78 @@ const MIN_MAGNITUDE: f64 = 1e-9;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sketch {
     /// Bins for positive values: (index, count), sorted by index.
-    positive: Vec<(i32, u64)>,
+    positive: Bins,
     /// Bins for negative values by magnitude: (index, count), sorted by index.
-    negative: Vec<(i32, u64)>,
+    negative: Bins,
     /// Values whose magnitude is below [`MIN_MAGNITUDE`].
     zero: u64,
+}
+
+/// Sorted `(index, count)` bins; one bin is held inline. A rollup cell holds a sketch
+/// per field and most cells of a fresh bucket have seen one value, so this saves an
+/// allocation per field on the write path.
+#[derive(Clone, Debug, Default)]
+enum Bins {
+    #[default]
+    Empty,
+    One((i32, u64)),
+    Many(Vec<(i32, u64)>),
+}
+
+impl Bins {
+    fn from_vec(bins: Vec<(i32, u64)>) -> Self {
+        match bins.as_slice() {
+            [] => Bins::Empty,
+            [one] => Bins::One(*one),
+            _ => Bins::Many(bins),
+        }
+    }
+
+    fn add(&mut self, index: i32, count: u64) {
+        match self {
+            Bins::Empty => *self = Bins::One((index, count)),
+            Bins::One(bin) if bin.0 == index => bin.1 += count,
+            Bins::One(bin) => {
+                let mut bins = Vec::with_capacity(4);
+                bins.push(*bin);
+                add_to(&mut bins, index, count);
+                *self = Bins::Many(bins);
+            }
+            Bins::Many(bins) => add_to(bins, index, count),
+        }
+    }
+
+    fn merge(&mut self, from: &[(i32, u64)]) {
+        match (&mut *self, from) {
+            (_, []) => {}
+            (Bins::Many(bins), _) => merge_bins(bins, from),
+            (Bins::Empty, _) => *self = Bins::from_vec(from.to_vec()),
+            (Bins::One(bin), [other]) if bin.0 == other.0 => bin.1 += other.1,
+            (Bins::One(bin), _) => {
+                let mut bins = Vec::with_capacity(from.len() + 1);
+                bins.push(*bin);
+                merge_bins(&mut bins, from);
+                *self = Bins::Many(bins);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Bins {
+    type Target = [(i32, u64)];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Bins::Empty => &[],
+            Bins::One(bin) => std::slice::from_ref(bin),
+            Bins::Many(bins) => bins,
+        }
+    }
+}
+
+impl PartialEq for Bins {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
 }
 
 fn bin_index(magnitude: f64) -> i32 {
@@ -43,49 +110,41 @@ fn add_to(bins: &mut Vec<(i32, u64)>, index: i32, count: u64) {
     }
 }
 
+/// Merges sorted `from` into sorted `into`, in place: `into` grows at the end and is
+/// filled back to front, so no second vector is allocated.
 fn merge_bins(into: &mut Vec<(i32, u64)>, from: &[(i32, u64)]) {
     if from.is_empty() {
         return;
     }
-    if into.is_empty() {
-        into.extend_from_slice(from);
-        return;
-    }
-    let mut merged = Vec::with_capacity(into.len() + from.len());
-    let (mut a, mut b) = (into.iter().peekable(), from.iter().peekable());
-    loop {
-        match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.0 == y.0 => {
-                merged.push((x.0, x.1 + y.1));
-                a.next();
-                b.next();
-            }
-            (Some(x), Some(y)) if x.0 < y.0 => {
-                merged.push(**x);
-                a.next();
-            }
-            (Some(_), Some(y)) => {
-                merged.push(**y);
-                b.next();
-            }
-            (Some(x), None) => {
-                merged.push(**x);
-                a.next();
-            }
-            (None, Some(y)) => {
-                merged.push(**y);
-                b.next();
-            }
-            (None, None) => break,
+    let (mut i, mut j) = (into.len(), from.len());
+    into.extend_from_slice(from);
+    let mut w = into.len();
+    while j > 0 {
+        let theirs = from[j - 1];
+        w -= 1;
+        if i > 0 && into[i - 1].0 > theirs.0 {
+            into[w] = into[i - 1];
+            i -= 1;
+        } else if i > 0 && into[i - 1].0 == theirs.0 {
+            into[w] = (theirs.0, into[i - 1].1 + theirs.1);
+            i -= 1;
+            j -= 1;
+        } else {
+            into[w] = theirs;
+            j -= 1;
         }
     }
-    *into = merged;
+    // `into[..i]` is in place; shared indexes left a gap between it and `into[w..]`.
+    if w > i {
+        into.copy_within(w.., i);
+        into.truncate(into.len() - (w - i));
+    }
 }
 
 impl Sketch {
     /// An empty sketch.
     pub const fn new() -> Self {
-        Sketch { positive: Vec::new(), negative: Vec::new(), zero: 0 }
+        Sketch { positive: Bins::Empty, negative: Bins::Empty, zero: 0 }
     }
 
     /// Adds one value; non-finite values are ignored.
@@ -97,16 +156,16 @@ impl Sketch {
         if magnitude < MIN_MAGNITUDE {
             self.zero += 1;
         } else if value > 0.0 {
-            add_to(&mut self.positive, bin_index(magnitude), 1);
+            self.positive.add(bin_index(magnitude), 1);
         } else {
-            add_to(&mut self.negative, bin_index(magnitude), 1);
+            self.negative.add(bin_index(magnitude), 1);
         }
     }
 
     /// Adds every count of `other` into this sketch.
     pub fn merge(&mut self, other: &Sketch) {
-        merge_bins(&mut self.positive, &other.positive);
-        merge_bins(&mut self.negative, &other.negative);
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
         self.zero += other.zero;
     }
 
@@ -126,50 +185,80 @@ impl Sketch {
     /// ranks like [`exact_quantile`], each rank read within 1 % relative error. `None`
     /// when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let n = self.count();
-        if n == 0 || !q.is_finite() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let lower = position.floor() as u64;
-        let upper = (lower + 1).min(n - 1);
-        #[allow(clippy::cast_precision_loss)]
-        let fraction = position - lower as f64;
-        let low = self.value_at_rank(lower)?;
-        let high = if fraction > 0.0 { self.value_at_rank(upper)? } else { low };
-        Some(low + (high - low) * fraction)
+        self.quantiles([q])[0]
     }
 
-    /// The representative value of the element of 0-based `rank`.
-    fn value_at_rank(&self, rank: u64) -> Option<f64> {
+    /// Several quantiles as [`Sketch::quantile`] reads them, in one pass over the bins.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
+        let mut out = [None; N];
+        let n = self.count();
+        if n == 0 {
+            return out;
+        }
+        // (rank, which quantile, upper rank?) for every rank to read, ascending.
+        let mut wanted: Vec<(u64, usize, bool)> = Vec::with_capacity(2 * N);
+        let mut fractions = [0.0; N];
+        for (i, q) in qs.iter().enumerate() {
+            if !q.is_finite() {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let lower = position.floor() as u64;
+            #[allow(clippy::cast_precision_loss)]
+            let fraction = position - lower as f64;
+            fractions[i] = fraction;
+            wanted.push((lower, i, false));
+            if fraction > 0.0 {
+                wanted.push(((lower + 1).min(n - 1), i, true));
+            }
+        }
+        wanted.sort_unstable();
+        // The bin each rank falls in, as (side, index); values are computed afterwards,
+        // since LLVM hoists `powi` out of a branch and would compute it for every bin.
+        let mut bins = [((0i8, 0i32), (0i8, 0i32)); N];
+        let mut next = 0;
         let mut seen = 0u64;
+        let mut visit = |count: u64, bin: (i8, i32)| {
+            seen += count;
+            while let Some(&(rank, i, upper)) = wanted.get(next)
+                && rank < seen
+            {
+                if upper {
+                    bins[i].1 = bin;
+                } else {
+                    bins[i].0 = bin;
+                }
+                next += 1;
+            }
+        };
         // Most negative values first: negative bins by descending magnitude.
         for &(index, count) in self.negative.iter().rev() {
-            seen += count;
-            if seen > rank {
-                return Some(-bin_value(index));
+            visit(count, (-1, index));
+        }
+        visit(self.zero, (0, 0));
+        for &(index, count) in self.positive.iter() {
+            visit(count, (1, index));
+        }
+        let value = |(side, index): (i8, i32)| f64::from(side) * bin_value(index);
+        for ((slot, q), ((low, high), fraction)) in
+            out.iter_mut().zip(qs).zip(bins.into_iter().zip(fractions))
+        {
+            if q.is_finite() {
+                let low = value(low);
+                let high = if fraction > 0.0 { value(high) } else { low };
+                *slot = Some(low + (high - low) * fraction);
             }
         }
-        seen += self.zero;
-        if seen > rank {
-            return Some(0.0);
-        }
-        for &(index, count) in &self.positive {
-            seen += count;
-            if seen > rank {
-                return Some(bin_value(index));
-            }
-        }
-        self.positive.last().map(|b| bin_value(b.0))
+        out
     }
 
     /// Compact binary encoding (varints); see [`Sketch::decode`].
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4 + 3 * (self.positive.len() + self.negative.len()));
         put_varint(&mut out, self.zero);
-        for bins in [&self.positive, &self.negative] {
+        for bins in [&*self.positive, &*self.negative] {
             put_varint(&mut out, bins.len() as u64);
             let mut previous = 0i64;
             for &(index, count) in bins.iter() {
@@ -202,7 +291,7 @@ impl Sketch {
         if !bytes.is_empty() {
             return None;
         }
-        let [positive, negative] = sides;
+        let [positive, negative] = sides.map(Bins::from_vec);
         Some(Sketch { positive, negative, zero })
     }
 }
@@ -260,6 +349,15 @@ impl DenseBins {
     fn merge(&mut self, bins: &[(i32, u64)]) {
         let (Some(first), Some(last)) = (bins.first(), bins.last()) else { return };
         self.cover(first.0, last.0);
+        let end = i64::from(self.offset) + i64::try_from(self.counts.len()).unwrap_or(i64::MAX);
+        if first.0 >= self.offset && i64::from(last.0) < end {
+            // The common case, every bin inside the window.
+            let offset = self.offset;
+            for &(index, count) in bins {
+                self.counts[usize::try_from(index - offset).unwrap_or(0)] += count;
+            }
+            return;
+        }
         let mut outside = Vec::new();
         for &(index, count) in bins {
             match self.slot(index) {
@@ -271,8 +369,15 @@ impl DenseBins {
     }
 
     fn into_sparse(self) -> Vec<(i32, u64)> {
-        let offset = self.offset;
-        let dense: Vec<(i32, u64)> = (offset..).zip(self.counts).filter(|&(_, count)| count > 0).collect();
+        let mut dense = Vec::with_capacity(self.counts.len());
+        for (index, count) in (self.offset..).zip(self.counts) {
+            if count > 0 {
+                dense.push((index, count));
+            }
+        }
+        if self.outside.is_empty() {
+            return dense;
+        }
         let mut bins = self.outside;
         merge_bins(&mut bins, &dense);
         bins
@@ -315,8 +420,8 @@ impl DenseSketch {
     /// The sketch holding every count added.
     pub(crate) fn into_sketch(self) -> Sketch {
         Sketch {
-            positive: self.positive.into_sparse(),
-            negative: self.negative.into_sparse(),
+            positive: Bins::from_vec(self.positive.into_sparse()),
+            negative: Bins::from_vec(self.negative.into_sparse()),
             zero: self.zero,
         }
     }
@@ -373,6 +478,8 @@ pub fn exact_quantile(sorted: &[f64], q: f64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -412,6 +519,37 @@ mod tests {
     }
 
     #[test]
+    fn in_place_merge_matches_a_reference_merge() {
+        let mut state = 0x9e37_79b9_u64;
+        let mut next = move |n: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            i32::try_from((state >> 33) % n).unwrap()
+        };
+        for _ in 0..500 {
+            let mut make = |len: i32| {
+                let mut bins: Vec<(i32, u64)> = Vec::new();
+                for _ in 0..next(u64::try_from(len).unwrap() + 1) {
+                    add_to(&mut bins, next(40) - 20, u64::try_from(next(5) + 1).unwrap());
+                }
+                bins
+            };
+            let (mut into, from) = (make(12), make(12));
+            let mut expected: BTreeMap<i32, u64> = into.iter().copied().collect();
+            for &(index, count) in &from {
+                *expected.entry(index).or_default() += count;
+            }
+            merge_bins(&mut into, &from);
+            assert_eq!(into, expected.into_iter().collect::<Vec<_>>());
+            let mut bins = Bins::from_vec(make(2));
+            let other = make(3);
+            let mut reference = bins.to_vec();
+            merge_bins(&mut reference, &other);
+            bins.merge(&other);
+            assert_eq!(*bins, *reference);
+        }
+    }
+
+    #[test]
     fn dense_merging_equals_sparse_merging() {
         let mut sparse = Sketch::new();
         let mut dense = DenseSketch::default();
@@ -435,6 +573,58 @@ mod tests {
         assert_eq!(merged, sparse);
         assert_eq!(merged.count(), 40 * 101 + 40 * 8);
         assert_eq!(DenseSketch::default().into_sketch(), Sketch::new());
+    }
+
+    #[test]
+    fn quantiles_in_one_pass_equal_one_at_a_time() {
+        let mut sketch = Sketch::new();
+        for i in -300..700 {
+            sketch.add(f64::from(i) * 1.37);
+        }
+        let qs = [0.99, 0.0, 0.5, 0.95, 1.0, 0.25, f64::NAN, 0.5];
+        let together = sketch.quantiles(qs);
+        for (q, got) in qs.iter().zip(together) {
+            assert_eq!(got, reference_quantile(&sketch, *q), "q={q}");
+            assert_eq!(got, sketch.quantile(*q), "q={q}");
+        }
+        assert_eq!(Sketch::new().quantiles([0.5]), [None]);
+    }
+
+    /// The one-rank-at-a-time reading `Sketch::quantile` did before `quantiles`.
+    fn reference_quantile(sketch: &Sketch, q: f64) -> Option<f64> {
+        let n = sketch.count();
+        if n == 0 || !q.is_finite() {
+            return None;
+        }
+        let at = |rank: u64| {
+            let mut seen = 0;
+            for &(index, count) in sketch.negative.iter().rev() {
+                seen += count;
+                if seen > rank {
+                    return -bin_value(index);
+                }
+            }
+            seen += sketch.zero;
+            if seen > rank {
+                return 0.0;
+            }
+            for &(index, count) in sketch.positive.iter() {
+                seen += count;
+                if seen > rank {
+                    return bin_value(index);
+                }
+            }
+            panic!("rank {rank} beyond {n}")
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let lower = position.floor() as u64;
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = position - lower as f64;
+        let low = at(lower);
+        let high = if fraction > 0.0 { at((lower + 1).min(n - 1)) } else { low };
+        Some(low + (high - low) * fraction)
     }
 
     #[test]
