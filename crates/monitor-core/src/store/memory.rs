@@ -1,10 +1,13 @@
 //! The in-memory store: hour partitions of raw events, rollups maintained on write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::RwLock;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 use serde_json::Value;
 
 use super::{
@@ -14,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::event::{Event, rollup_field_index};
 use crate::query::{
     Aggregation, Aggregator, DataSource, Dimension, FilterOp, Query, QueryData, QueryMetadata, QueryResult,
-    matches_all,
+    Segment, matches_all,
 };
-use crate::rollup::{LEVELS, RollupIndex};
+use crate::rollup::{Grain, LEVELS, RollupIndex};
 use crate::time::{MICROS_PER_HOUR, Timestamp};
 
 /// Settings of a [`MemoryStore`].
@@ -63,8 +66,10 @@ impl Partition {
 #[derive(Default)]
 struct Inner {
     partitions: BTreeMap<Timestamp, Partition>,
-    /// id → partition key, for idempotency and removal.
-    ids: HashMap<String, Timestamp>,
+    /// Every held event with the hash of its id, for idempotency. The hash is kept so
+    /// growing the table never reads the events again (each read is a cache miss).
+    ids: HashTable<(u64, EventRef)>,
+    id_hasher: DefaultHashBuilder,
     /// session → (timestamp, sequence) → event.
     sessions: HashMap<String, BTreeMap<(Timestamp, u64), EventRef>>,
     rollups: RollupIndex,
@@ -77,12 +82,23 @@ struct Inner {
 impl Inner {
     fn remove_partition(&mut self, key: Timestamp) -> u64 {
         let Some(partition) = self.partitions.remove(&key) else { return 0 };
+        let mut sessions: HashSet<&str> = HashSet::new();
         for event in &partition.events {
-            self.ids.remove(&event.id);
-            if let Some(session) = &event.session_id
-                && let Some(index) = self.sessions.get_mut(session)
-            {
-                index.retain(|_, e| e.id != event.id);
+            let hash = self.id_hasher.hash_one(event.id.as_str());
+            if let Ok(entry) = self.ids.find_entry(hash, |(h, e)| *h == hash && e.id == event.id) {
+                entry.remove();
+            }
+            if let Some(session) = &event.session_id {
+                sessions.insert(session);
+            }
+        }
+        // A session's events of this hour are exactly its index entries in the hour.
+        let end = key.add_micros(MICROS_PER_HOUR);
+        for session in sessions {
+            if let Some(index) = self.sessions.get_mut(session) {
+                let mut from_hour = index.split_off(&(key, 0));
+                let mut after_hour = from_hour.split_off(&(end, 0));
+                index.append(&mut after_hour);
                 if index.is_empty() {
                     self.sessions.remove(session);
                 }
@@ -137,23 +153,29 @@ impl MemoryStore {
     fn write_sync(&self, events: &[EventRef]) -> Result<WriteSummary> {
         let mut inner = self.write_lock()?;
         let mut summary = WriteSummary::default();
+        let inner = &mut *inner;
         for event in events {
-            let partition_key = event.timestamp.floor_to(MICROS_PER_HOUR);
-            if inner.ids.contains_key(&event.id) {
-                summary.duplicates += 1;
-                continue;
+            let hash = inner.id_hasher.hash_one(event.id.as_str());
+            match inner.ids.entry(hash, |(h, e)| *h == hash && e.id == event.id, |(h, _)| *h) {
+                Entry::Occupied(_) => {
+                    summary.duplicates += 1;
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert((hash, event.clone()));
+                }
             }
-            inner.ids.insert(event.id.clone(), partition_key);
             inner.rollups.add(event);
             if let Some(session) = &event.session_id {
                 let seq = inner.next_seq;
                 inner.next_seq += 1;
                 inner
                     .sessions
-                    .entry(session.clone())
+                    .entry_ref(session.as_str())
                     .or_default()
                     .insert((event.timestamp, seq), event.clone());
             }
+            let partition_key = event.timestamp.floor_to(MICROS_PER_HOUR);
             inner.partitions.entry(partition_key).or_default().insert(event.clone());
             summary.inserted += 1;
         }
@@ -166,9 +188,30 @@ impl MemoryStore {
         Ok(summary)
     }
 
+    /// Refolds and projects the rollups `segments` read at `grain`, if needed, so the
+    /// read that follows finds them ready (a write meanwhile only makes it slower).
+    fn prepare_rollups(&self, segments: &[Segment], grain: Grain) -> Result<()> {
+        let ready = |rollups: &RollupIndex| {
+            segments.iter().all(|s| s.level.is_none_or(|l| rollups.is_fresh(l, s.start, s.end, grain)))
+        };
+        if ready(&self.read()?.rollups) {
+            return Ok(());
+        }
+        let mut inner = self.write_lock()?;
+        for segment in segments {
+            if let Some(level) = segment.level {
+                inner.rollups.refresh_range(level, segment.start, segment.end, grain);
+            }
+        }
+        Ok(())
+    }
+
     fn query_sync(&self, query: &Query) -> Result<QueryResult> {
         query.validate()?;
         let started = Instant::now();
+        let grain = Grain::for_query(&query.filters, &query.group_by);
+        let segments = if query.aggregation.step_micros().is_some() { query.plan() } else { Vec::new() };
+        self.prepare_rollups(&segments, grain)?;
         let inner = self.read()?;
         let (data, total, source, approximate) = match Aggregator::new(query) {
             None => {
@@ -177,16 +220,17 @@ impl MemoryStore {
             }
             Some(mut aggregator) => {
                 let field_index = query.field.as_deref().and_then(rollup_field_index);
-                for segment in query.plan() {
+                for segment in segments {
                     match segment.level {
                         None => for_each_raw(&inner, query, segment.start, segment.end, |e| {
                             aggregator.add_event(e)
                         }),
-                        Some(level) => inner.rollups.scan(
+                        Some(level) => inner.rollups.scan_grain(
                             level,
                             segment.start,
                             segment.end,
                             &query.filters,
+                            grain,
                             |bucket, key, cell| {
                                 aggregator.add_cell(
                                     bucket,
@@ -380,5 +424,59 @@ impl Store for MemoryStore {
             .get(session_id)
             .map(|index| index.values().rev().take(limit).map(|e| (**e).clone()).collect())
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::{Extra, Payload, PerformancePayload, Source};
+
+    fn event(i: i64) -> EventRef {
+        let at = Timestamp(i * MICROS_PER_HOUR / 50);
+        Arc::new(Event {
+            id: format!("e{i}"),
+            timestamp: at,
+            ingested_at: at,
+            source: Source::ClaudeCli,
+            project_id: None,
+            session_id: Some(format!("s{}", i % 3)),
+            agent_type: None,
+            payload: Payload::Performance(PerformancePayload {
+                operation: "tool:Bash".into(),
+                duration: 1.0,
+                memory_usage: None,
+                cpu_usage: None,
+                success: true,
+                extra: Extra::new(),
+            }),
+            tags: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn eviction_drops_whole_oldest_hours_from_ids_and_sessions_only() {
+        let store = MemoryStore::new(MemoryStoreConfig { max_events: 100, ..MemoryStoreConfig::default() });
+        let events: Vec<EventRef> = (0..150).map(event).collect();
+        let summary = store.write(&events).await.unwrap();
+        assert_eq!((summary.inserted, summary.duplicates), (150, 0));
+        assert_eq!((store.len(), store.evicted()), (100, 50));
+        let summary = store.write(&events[100..]).await.unwrap();
+        assert_eq!((summary.inserted, summary.duplicates), (0, 50), "held ids stay deduplicated");
+        for session in ["s0", "s1", "s2"] {
+            let held = store.session_events(session, 1_000).await.unwrap();
+            let expected: Vec<String> = events[50..]
+                .iter()
+                .rev()
+                .filter(|e| e.session_id.as_deref() == Some(session))
+                .map(|e| e.id.clone())
+                .collect();
+            assert_eq!(held.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), expected, "{session}");
+        }
+        let query = Query::new(Timestamp(0), Timestamp(3 * MICROS_PER_HOUR), Aggregation::Hour);
+        let answer = store.query(&query).await.unwrap();
+        assert_eq!(answer.points().iter().map(|p| p.count).sum::<u64>(), 150, "rollups keep evicted events");
     }
 }
