@@ -307,6 +307,8 @@ pub struct RollupIndex {
     /// Per level, the first bucket start retention kept: buckets of the next level up
     /// that start before it are missing parts and are never refolded.
     floors: [Timestamp; 3],
+    /// Cells of the 5-minute bucket written last: the capacity new ones start with.
+    width: usize,
 }
 
 impl Default for RollupIndex {
@@ -316,6 +318,7 @@ impl Default for RollupIndex {
             dirty: Default::default(),
             last_dirty: [None; 3],
             floors: [Timestamp(i64::MIN); 3],
+            width: 0,
         }
     }
 }
@@ -338,7 +341,15 @@ impl RollupIndex {
     pub fn add(&mut self, event: &Event) {
         let key = KeyRef::of(event);
         let five = event.timestamp.floor_to(step_of(0));
-        self.levels[0].entry(five).or_default().cell(&key).add(event);
+        let width = self.width;
+        let bucket = self.levels[0].entry(five).or_insert_with(|| Bucket {
+            // Sized like the bucket written last: growing a table rehashes every cell.
+            cells: Cells::with_capacity(width),
+            projections: [None, None],
+        });
+        let cell = bucket.cell(&key);
+        cell.add(event);
+        self.width = bucket.cells.len();
         for slot in 1..LEVELS.len() {
             let bucket = event.timestamp.floor_to(step_of(slot));
             if bucket >= self.floors[slot - 1] {

@@ -154,6 +154,7 @@ impl MemoryStore {
         let mut inner = self.write_lock()?;
         let mut summary = WriteSummary::default();
         let inner = &mut *inner;
+        inner.ids.reserve(events.len(), |(hash, _)| *hash);
         for event in events {
             let hash = inner.id_hasher.hash_one(event.id.as_str());
             match inner.ids.entry(hash, |(h, e)| *h == hash && e.id == event.id, |(h, _)| *h) {
