@@ -9,11 +9,30 @@
 use std::collections::{BTreeMap, HashMap};
 
 use monitor_core::event::{Event, EventType, Source};
-use monitor_core::query::{Aggregation, Aggregator, Query};
+use monitor_core::query::{Aggregation, Aggregator, Dimension, Query};
 use monitor_core::rollup::{LEVELS, RollupCell, RollupKey};
-
-use crate::accumulate::{CellMerger, Grouping};
 use monitor_core::time::Timestamp;
+
+use crate::accumulate::Grouping;
+
+/// The event types, in the order of [`CellIndex`]'s per-type totals.
+const TYPES: [EventType; 4] =
+    [EventType::Performance, EventType::Error, EventType::Coordination, EventType::Quality];
+
+/// The slot of an event type in [`TYPES`].
+const fn type_slot(event_type: EventType) -> usize {
+    match event_type {
+        EventType::Performance => 0,
+        EventType::Error => 1,
+        EventType::Coordination => 2,
+        EventType::Quality => 3,
+    }
+}
+
+/// A key standing for every cell of one event type (only its type is ever read).
+fn type_key(event_type: EventType) -> RollupKey {
+    RollupKey { source: Source::System, event_type, project_id: None, agent_type: None, operation: None }
+}
 
 /// Index of a rollup level in [`LEVELS`] (5m, 1h, 1d).
 pub(crate) fn level_slot(level: Aggregation) -> Option<usize> {
@@ -36,9 +55,10 @@ pub(crate) struct CellIndex {
     /// Key → key id.
     ids: HashMap<RollupKey, u32>,
     levels: [BTreeMap<Timestamp, HashMap<u32, RollupCell>>; 3],
-    /// Per level and bucket, all held cells of the bucket merged: answers unfiltered,
-    /// ungrouped queries (a dashboard's headline chart) with one cell per bucket.
-    totals: [BTreeMap<Timestamp, RollupCell>; 3],
+    /// Per level and bucket, the held cells of each event type merged: answers queries
+    /// that filter and group by nothing but `type` (a dashboard's headline charts, error
+    /// counts) with at most four cells per bucket.
+    totals: [BTreeMap<Timestamp, [RollupCell; 4]>; 3],
     /// Per level: every cell with a bucket at or after this is held.
     floor: [Timestamp; 3],
 }
@@ -84,6 +104,12 @@ impl CellIndex {
         self.levels[slot].get(&bucket)?.get(&key)
     }
 
+    /// The event type of a key id (a key the index does not know counts as performance;
+    /// every id it is given comes from its own dictionary).
+    fn type_of(&self, id: u32) -> EventType {
+        self.key(id).map_or(EventType::Performance, |k| k.event_type)
+    }
+
     /// The keys, by id.
     pub(crate) fn keys(&self) -> &[RollupKey] {
         &self.keys
@@ -92,7 +118,8 @@ impl CellIndex {
     /// Stores a cell loaded from the tables; ignored below the floor.
     pub(crate) fn load(&mut self, slot: usize, bucket: Timestamp, key: u32, cell: RollupCell) {
         if bucket >= self.floor[slot] {
-            self.totals[slot].entry(bucket).or_default().merge(&cell);
+            let of_type = type_slot(self.type_of(key));
+            self.totals[slot].entry(bucket).or_default()[of_type].merge(&cell);
             self.levels[slot].entry(bucket).or_default().insert(key, cell);
         }
     }
@@ -111,7 +138,7 @@ impl CellIndex {
             for slot in 0..3 {
                 let bucket = event.timestamp.floor_to(slot_step(slot));
                 if bucket >= self.floor[slot] {
-                    self.totals[slot].entry(bucket).or_default().add(event);
+                    self.totals[slot].entry(bucket).or_default()[type_slot(event.event_type())].add(event);
                     self.levels[slot].entry(bucket).or_default().entry(*key).or_default().add(event);
                 }
             }
@@ -132,33 +159,35 @@ impl CellIndex {
         if start >= end {
             return;
         }
-        if query.filters.is_empty() && query.group_by.is_empty() {
-            // No group: the key handed over is never looked at.
-            let any = RollupKey {
-                source: Source::System,
-                event_type: EventType::Performance,
-                project_id: None,
-                agent_type: None,
-                operation: None,
-            };
-            for (bucket, total) in self.totals[slot].range(start..end) {
-                aggregator.add_cell(*bucket, &any, total.count, field.and_then(|i| total.field(i)));
+        let type_only = query.filters.iter().all(|f| f.dimension == Dimension::Type)
+            && query.group_by.iter().all(|d| *d == Dimension::Type);
+        if type_only {
+            let types: Vec<(usize, RollupKey)> = TYPES
+                .iter()
+                .map(|t| (type_slot(*t), type_key(*t)))
+                .filter(|(_, key)| key.matches(&query.filters))
+                .collect();
+            for (bucket, totals) in self.totals[slot].range(start..end) {
+                for (i, key) in &types {
+                    let total = &totals[*i];
+                    if total.count > 0 {
+                        aggregator.add_cell(*bucket, key, total.count, field.and_then(|f| total.field(f)));
+                    }
+                }
             }
             return;
         }
+        // Held cells go to the aggregator as they are (it merges their sketches densely).
         let grouping = Grouping::new(&self.keys, &query.filters, &query.group_by);
-        let mut merger = CellMerger::new(&grouping, field.is_some());
+        let mut visit = |bucket: Timestamp, id: u32, cell: &RollupCell| {
+            if let Some(key) = self.key(id) {
+                aggregator.add_cell(bucket, key, cell.count, field.and_then(|i| cell.field(i)));
+            }
+        };
         // A selective filter (one project of ten) looks its few keys up in each bucket
         // instead of walking every cell of the bucket.
         let matching = grouping.matching();
         let selective = matching.len() * 4 < self.keys.len();
-        let mut visit = |bucket: Timestamp, id: u32, cell: &RollupCell| {
-            let stats = field.and_then(|i| cell.field(i));
-            let encoded = stats.map(|s| s.sketch.encode());
-            let parts = stats.zip(encoded.as_deref()).map(|(s, e)| (s.count, s.sum, s.min, s.max, e));
-            // Held sketches were encoded just above, so they always read back.
-            let _ = merger.add(bucket, id, cell.count, parts, &self.keys, aggregator);
-        };
         for (bucket, cells) in self.levels[slot].range(start..end) {
             if selective {
                 for id in &matching {
@@ -174,7 +203,6 @@ impl CellIndex {
                 }
             }
         }
-        merger.flush(&self.keys, aggregator);
     }
 
     /// Raises the floor of a slot to `floor` (never lowers it), dropping cells below.

@@ -356,6 +356,22 @@ pub async fn group_by_and_filters(store: StoreRef) {
             .group(Dimension::Tag("host".into())),
         whole_range(Aggregation::Minute).field("duration").filter(Filter::eq(Dimension::SessionId, "sess-2")),
         whole_range(Aggregation::Day).field("success").group(Dimension::Operation),
+        // Filtered and grouped by `type` alone (stores may answer these from per-type totals).
+        whole_range(Aggregation::FiveMinutes).field("duration").filter(performance.clone()),
+        whole_range(Aggregation::Hour).filter(Filter::eq(Dimension::Type, "error")),
+        whole_range(Aggregation::Hour).group(Dimension::Type),
+        whole_range(Aggregation::Day)
+            .filter(Filter {
+                dimension: Dimension::Type,
+                op: FilterOp::In,
+                values: vec!["error".into(), "quality".into()],
+            })
+            .group(Dimension::Type),
+        whole_range(Aggregation::Hour).field("score").filter(Filter {
+            dimension: Dimension::Type,
+            op: FilterOp::Ne,
+            values: vec!["performance".into()],
+        }),
     ];
     for query in &queries {
         assert_matches_reference(&store, &events, query).await;
