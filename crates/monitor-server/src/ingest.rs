@@ -89,90 +89,133 @@ pub async fn ingest(
     transport: &'static str,
     caller: &Caller,
 ) -> Result<IngestOutcome, ApiError> {
-    let now = Timestamp::now();
-    let mut outcome = IngestOutcome::default();
-    let mut good: Vec<EventRef> = Vec::with_capacity(parsed.len());
-    for (index, item) in parsed.into_iter().enumerate() {
-        let item = match (item, caller) {
+    let mut admission = Admission::new(state, transport, caller);
+    admission.good.reserve(parsed.len());
+    for item in parsed {
+        admission.push(item);
+    }
+    admission.finish().await
+}
+
+/// The events of one request on their way in: each parsed item is authorized and
+/// prepared as soon as it is read (a streamed batch never holds a list of parsed
+/// events, only the prepared ones), then all are admitted together by [`Self::finish`].
+pub struct Admission<'a> {
+    state: &'a AppState,
+    transport: &'static str,
+    caller: &'a Caller,
+    now: Timestamp,
+    index: usize,
+    outcome: IngestOutcome,
+    good: Vec<EventRef>,
+}
+
+impl<'a> Admission<'a> {
+    /// An empty admission for a request from `caller` over `transport`.
+    pub fn new(state: &'a AppState, transport: &'static str, caller: &'a Caller) -> Self {
+        Admission {
+            state,
+            transport,
+            caller,
+            now: Timestamp::now(),
+            index: 0,
+            outcome: IngestOutcome::default(),
+            good: Vec::new(),
+        }
+    }
+
+    /// Takes the request's next item (its index in the request is the count so far).
+    pub fn push(&mut self, item: Result<MetricEvent, ValidationError>) {
+        let index = self.index;
+        self.index += 1;
+        let item = match (item, self.caller) {
             (Ok(event), Some(principal)) => match authorize(event, principal) {
                 Ok(event) => Ok(event),
                 Err(error) => {
-                    outcome.forbidden += 1;
+                    self.outcome.forbidden += 1;
                     Err(error)
                 }
             },
             (item, _) => item,
         };
-        match item.and_then(|event| state.collector.prepare(event, now)) {
+        match item.and_then(|event| self.state.collector.prepare(event, self.now)) {
             Ok(event) => {
                 if let Some(p) = &event.project_id
-                    && outcome.projects.len() < 64
+                    && self.outcome.projects.len() < 64
                 {
-                    outcome.projects.insert(p.clone());
+                    self.outcome.projects.insert(p.clone());
                 }
-                good.push(event)
+                self.good.push(event)
             }
-            Err(error) => outcome.rejected.push(rejected(index, &error)),
+            Err(error) => self.outcome.rejected.push(rejected(index, &error)),
         }
     }
-    metrics::counter!("monitor_ingest_events_rejected_total", "transport" => transport)
-        .increment(outcome.rejected.len() as u64);
-    if good.is_empty() {
-        return Ok(outcome);
-    }
-    if let Some(principal) = caller {
-        state.auth.charge(&principal.key_id, true, good.len() as f64)?;
-    }
-    if state.shutdown.is_cancelled() {
-        return Err(ApiError::Unavailable {
-            message: "server is shutting down; nothing was stored".into(),
-            retry_after: 5,
-        });
-    }
-    if state.collector.store_failing() {
-        return Err(ApiError::Unavailable {
-            message: "store is not accepting writes right now; nothing was stored".into(),
-            retry_after: 5,
-        });
-    }
-    let (min, max) = good
-        .iter()
-        .fold((Timestamp::MAX, Timestamp::MIN), |(lo, hi), e| (lo.min(e.timestamp), hi.max(e.timestamp)));
-    let count = good.len();
-    let seq = state.collector.submit(good).map_err(|error| match error {
-        monitor_core::Error::BufferFull => {
-            metrics::counter!("monitor_ingest_overload_total", "transport" => transport).increment(1);
-            ApiError::Unavailable {
-                message: "ingest buffer is full; nothing was stored".into(),
-                retry_after: 1,
-            }
+
+    /// Admits the prepared events all or none and waits until they are durable.
+    pub async fn finish(self) -> Result<IngestOutcome, ApiError> {
+        let Admission { state, transport, caller, mut outcome, good, .. } = self;
+        metrics::counter!("monitor_ingest_events_rejected_total", "transport" => transport)
+            .increment(outcome.rejected.len() as u64);
+        if good.is_empty() {
+            return Ok(outcome);
         }
-        monitor_core::Error::Closed => ApiError::Unavailable {
-            message: "server is shutting down; nothing was stored".into(),
-            retry_after: 5,
-        },
-        other => ApiError::from(other),
-    })?;
-    match tokio::time::timeout(state.timeouts.ingest, state.collector.durable(seq)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => {
-            return Err(ApiError::Unavailable { message: "server is shutting down".into(), retry_after: 5 });
+        if let Some(principal) = caller {
+            state.auth.charge(&principal.key_id, true, good.len() as f64)?;
         }
-        Err(_) => {
-            // Accepted into the buffer but not yet stored: the drain task keeps retrying.
-            // A client that retries with the same ids stores nothing twice.
+        if state.shutdown.is_cancelled() {
             return Err(ApiError::Unavailable {
-                message: "store did not confirm the write in time; events stay queued and will be stored"
-                    .into(),
+                message: "server is shutting down; nothing was stored".into(),
                 retry_after: 5,
             });
         }
+        if state.collector.store_failing() {
+            return Err(ApiError::Unavailable {
+                message: "store is not accepting writes right now; nothing was stored".into(),
+                retry_after: 5,
+            });
+        }
+        let (min, max) = good
+            .iter()
+            .fold((Timestamp::MAX, Timestamp::MIN), |(lo, hi), e| (lo.min(e.timestamp), hi.max(e.timestamp)));
+        let count = good.len();
+        let seq = state.collector.submit(good).map_err(|error| match error {
+            monitor_core::Error::BufferFull => {
+                metrics::counter!("monitor_ingest_overload_total", "transport" => transport).increment(1);
+                ApiError::Unavailable {
+                    message: "ingest buffer is full; nothing was stored".into(),
+                    retry_after: 1,
+                }
+            }
+            monitor_core::Error::Closed => ApiError::Unavailable {
+                message: "server is shutting down; nothing was stored".into(),
+                retry_after: 5,
+            },
+            other => ApiError::from(other),
+        })?;
+        match tokio::time::timeout(state.timeouts.ingest, state.collector.durable(seq)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                return Err(ApiError::Unavailable {
+                    message: "server is shutting down".into(),
+                    retry_after: 5,
+                });
+            }
+            Err(_) => {
+                // Accepted into the buffer but not yet stored: the drain task keeps retrying.
+                // A client that retries with the same ids stores nothing twice.
+                return Err(ApiError::Unavailable {
+                    message: "store did not confirm the write in time; events stay queued and will be stored"
+                        .into(),
+                    retry_after: 5,
+                });
+            }
+        }
+        state.cache.invalidate(min, max);
+        outcome.accepted = count;
+        metrics::counter!("monitor_ingest_events_accepted_total", "transport" => transport)
+            .increment(count as u64);
+        Ok(outcome)
     }
-    state.cache.invalidate(min, max);
-    outcome.accepted = count;
-    metrics::counter!("monitor_ingest_events_accepted_total", "transport" => transport)
-        .increment(count as u64);
-    Ok(outcome)
 }
 
 /// Applies a writer key's project scope and tags: an event for another project is
@@ -269,33 +312,37 @@ pub async fn post_batch(
     let limit = state.config.http.max_body_bytes;
     let mut stream = http_body_util::Limited::new(body, limit).into_data_stream();
     let mut pending: Vec<u8> = Vec::new();
-    let mut parsed: Vec<Result<MetricEvent, ValidationError>> = Vec::new();
+    let mut admission = Admission::new(&state, "ndjson", &caller);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| body_error(e, limit))?;
         pending.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(offset) = memchr_newline(&pending[start..]) {
-            parse_line(&pending[start..start + offset], &mut parsed);
+            if let Some(item) = parse_line(&pending[start..start + offset]) {
+                admission.push(item);
+            }
             start += offset + 1;
         }
         pending.drain(..start);
     }
-    parse_line(&pending, &mut parsed);
-    ingest(&state, parsed, "ndjson", &caller).await
+    if let Some(item) = parse_line(&pending) {
+        admission.push(item);
+    }
+    admission.finish().await
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|b| *b == b'\n')
 }
 
-fn parse_line(line: &[u8], out: &mut Vec<Result<MetricEvent, ValidationError>>) {
+/// One NDJSON line as an event; `None` for a blank line.
+fn parse_line(line: &[u8]) -> Option<Result<MetricEvent, ValidationError>> {
     let line = line.trim_ascii();
     if line.is_empty() {
-        return;
+        return None;
     }
     if std::str::from_utf8(line).is_err() {
-        out.push(Err(ValidationError::new("event", "line is not valid UTF-8")));
-        return;
+        return Some(Err(ValidationError::new("event", "line is not valid UTF-8")));
     }
-    out.push(event_from_slice(line));
+    Some(event_from_slice(line))
 }
