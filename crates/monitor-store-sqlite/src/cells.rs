@@ -15,18 +15,13 @@ use monitor_core::time::Timestamp;
 
 use crate::accumulate::Grouping;
 
-/// The event types, in the order of [`CellIndex`]'s per-type totals.
-const TYPES: [EventType; 4] =
-    [EventType::Performance, EventType::Error, EventType::Coordination, EventType::Quality];
+/// How many event types there are: the per-type totals hold one cell per type, at the
+/// type's [`EventType::index`].
+const TYPE_COUNT: usize = EventType::ALL.len();
 
-/// The slot of an event type in [`TYPES`].
-const fn type_slot(event_type: EventType) -> usize {
-    match event_type {
-        EventType::Performance => 0,
-        EventType::Error => 1,
-        EventType::Coordination => 2,
-        EventType::Quality => 3,
-    }
+/// The slot of an event type in the per-type totals.
+fn type_slot(event_type: EventType) -> usize {
+    usize::from(event_type.index())
 }
 
 /// A key standing for every cell of one event type (only its type is ever read).
@@ -57,8 +52,8 @@ pub(crate) struct CellIndex {
     levels: [BTreeMap<Timestamp, HashMap<u32, RollupCell>>; 3],
     /// Per level and bucket, the held cells of each event type merged: answers queries
     /// that filter and group by nothing but `type` (a dashboard's headline charts, error
-    /// counts) with at most four cells per bucket.
-    totals: [BTreeMap<Timestamp, [RollupCell; 4]>; 3],
+    /// counts) with one cell per type and bucket.
+    totals: [BTreeMap<Timestamp, [RollupCell; TYPE_COUNT]>; 3],
     /// Per level: every cell with a bucket at or after this is held.
     floor: [Timestamp; 3],
 }
@@ -162,7 +157,7 @@ impl CellIndex {
         let type_only = query.filters.iter().all(|f| f.dimension == Dimension::Type)
             && query.group_by.iter().all(|d| *d == Dimension::Type);
         if type_only {
-            let types: Vec<(usize, RollupKey)> = TYPES
+            let types: Vec<(usize, RollupKey)> = EventType::ALL
                 .iter()
                 .map(|t| (type_slot(*t), type_key(*t)))
                 .filter(|(_, key)| key.matches(&query.filters))
