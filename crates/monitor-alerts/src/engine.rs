@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use monitor_core::alert::{Alert, AlertStatus};
 use monitor_core::bus::{BusMessage, Received, SubscriptionFilter};
 use monitor_core::event::Event;
-use monitor_core::query::{Aggregation, Query};
+use monitor_core::query::{Aggregation, Dimension, FilterOp, Query};
 use monitor_core::store::{Record, RecordQuery};
 use monitor_core::time::{MICROS_PER_HOUR, Timestamp};
 use monitor_core::{Bus, StoreRef};
@@ -50,16 +50,57 @@ pub const NOTIFICATION_LOG: &str = "alert-notifications";
 struct RuleSet {
     rules: Vec<Arc<RuleRuntime>>,
     by_id: HashMap<String, usize>,
+    /// Rules whose filters require `operation` to be one of a few values, by value: an
+    /// event is shown only to the rules of its own operation and to `general`, so rules
+    /// on other operations cost nothing per event.
+    by_operation: HashMap<String, Vec<usize>>,
+    /// The other rules (indices ascending).
+    general: Vec<usize>,
 }
 
 impl RuleSet {
     fn new(rules: Vec<Arc<RuleRuntime>>) -> RuleSet {
         let by_id = rules.iter().enumerate().map(|(i, r)| (r.compiled.rule.id.clone(), i)).collect();
-        RuleSet { rules, by_id }
+        let mut by_operation: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut general = Vec::new();
+        for (i, runtime) in rules.iter().enumerate() {
+            let operations =
+                runtime.compiled.checked.filters.iter().find(|f| {
+                    f.dimension == Dimension::Operation && matches!(f.op, FilterOp::Eq | FilterOp::In)
+                });
+            match operations {
+                Some(filter) => {
+                    for value in &filter.values {
+                        let list = by_operation.entry(value.clone()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+                None => general.push(i),
+            }
+        }
+        RuleSet { rules, by_id, by_operation, general }
     }
 
     fn get(&self, id: &str) -> Option<&Arc<RuleRuntime>> {
         self.by_id.get(id).map(|i| &self.rules[*i])
+    }
+
+    /// The rules that may admit `event`, in rule order.
+    fn candidates<'s>(&'s self, event: &Event) -> impl Iterator<Item = &'s Arc<RuleRuntime>> + 's {
+        let specific: &[usize] =
+            event.operation().and_then(|op| self.by_operation.get(op)).map_or(&[], Vec::as_slice);
+        let (mut a, mut b) = (self.general.iter().peekable(), specific.iter().peekable());
+        std::iter::from_fn(move || {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, _) => b.next(),
+            };
+            next.map(|i| &self.rules[*i])
+        })
     }
 }
 
@@ -263,7 +304,7 @@ impl AlertEngine {
         let set = shared.rules.read().unwrap_or_else(|e| e.into_inner()).clone();
         let caps = (shared.config.max_groups_per_rule, shared.config.max_window_samples);
         let mut out = Vec::new();
-        for runtime in &set.rules {
+        for runtime in set.candidates(event) {
             runtime.observe(event, now, caps, true, &mut out);
             if !out.is_empty() {
                 self.emit(&runtime.compiled, std::mem::take(&mut out));

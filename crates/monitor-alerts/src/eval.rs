@@ -6,7 +6,7 @@
 //! [`RuleRuntime::observe`] per event and [`RuleRuntime::tick`] on its timer.
 
 use monitor_core::sketch::exact_quantile;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use monitor_core::alert::{Alert, AlertStatus, fingerprint};
@@ -367,7 +367,9 @@ pub(crate) enum Output {
 /// The groups of one rule.
 #[derive(Default)]
 pub(crate) struct RuleState {
-    pub(crate) groups: HashMap<String, Group>,
+    /// By group key; hashbrown's default hasher (foldhash) instead of SipHash, since this
+    /// lookup runs for every matching rule on every event.
+    pub(crate) groups: hashbrown::HashMap<String, Group>,
     dropped: u64,
     /// Reused for multi-dimension group keys, so a lookup allocates nothing.
     key: String,

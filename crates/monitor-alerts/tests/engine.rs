@@ -460,3 +460,41 @@ async fn the_engine_runs_timers_on_its_own() {
     assert_eq!(ids, ["quiet", "p95"], "absence fired by the ticker within one evaluation interval");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn rules_see_only_events_of_their_operations_and_unfiltered_rules_see_all() {
+    // The engine shows an event only to rules whose operation filter admits it (an index
+    // by operation) plus the rules without one; each must still get exactly its events.
+    let rules = [
+        rule(
+            r#"{"id":"edit-or-bash","name":"EditOrBash","severity":"low","threshold":100,
+                "condition":{"kind":"threshold","field":"duration","filters":{"operation":["tool:Edit","tool:Bash"]}}}"#,
+        ),
+        rule(
+            r#"{"id":"read","name":"Read","severity":"low","threshold":100,
+                "condition":{"kind":"threshold","field":"duration","filters":{"operation":"tool:Read"}}}"#,
+        ),
+        rule(
+            r#"{"id":"not-bash","name":"NotBash","severity":"low","threshold":100,
+                "condition":{"kind":"threshold","field":"duration","filters":{"operation":{"ne":"tool:Bash"}}}}"#,
+        ),
+        rule(
+            r#"{"id":"any","name":"Any","severity":"low","threshold":100,
+                "condition":{"kind":"threshold","field":"duration"}}"#,
+        ),
+    ];
+    let h = Harness::new(&rules).await;
+    let firing = |h: &Harness| {
+        let mut ids: Vec<String> = h.engine.active().into_iter().map(|a| a.rule_id).collect();
+        ids.sort();
+        ids
+    };
+    h.send(perf("tool:Bash", 500.0, "s-1", at(1))).await;
+    assert_eq!(firing(&h), ["any", "edit-or-bash"]);
+    h.send(perf("tool:Read", 500.0, "s-1", at(2))).await;
+    assert_eq!(firing(&h), ["any", "edit-or-bash", "not-bash", "read"]);
+    // Below the threshold for each rule that sees it: those resolve, the others stay.
+    h.send(perf("tool:Edit", 5.0, "s-1", at(3))).await;
+    assert_eq!(firing(&h), ["read"]);
+    h.engine.shutdown().await;
+}
