@@ -50,35 +50,40 @@ pub const NOTIFICATION_LOG: &str = "alert-notifications";
 struct RuleSet {
     rules: Vec<Arc<RuleRuntime>>,
     by_id: HashMap<String, usize>,
-    /// Rules whose filters require `operation` to be one of a few values, by value: an
-    /// event is shown only to the rules of its own operation and to `general`, so rules
-    /// on other operations cost nothing per event.
+    /// For each operation some rule's filter names: the rules that may admit an event of
+    /// that operation (those naming it and those without an operation filter), in rule
+    /// order. Rules on other operations are never shown the event.
     by_operation: HashMap<String, Vec<usize>>,
-    /// The other rules (indices ascending).
+    /// The rules without an operation filter: all an event of any other operation (or of
+    /// none) may match.
     general: Vec<usize>,
 }
 
 impl RuleSet {
     fn new(rules: Vec<Arc<RuleRuntime>>) -> RuleSet {
         let by_id = rules.iter().enumerate().map(|(i, r)| (r.compiled.rule.id.clone(), i)).collect();
+        let operations: Vec<Option<&[String]>> = rules
+            .iter()
+            .map(|runtime| {
+                runtime
+                    .compiled
+                    .checked
+                    .filters
+                    .iter()
+                    .find(|f| {
+                        f.dimension == Dimension::Operation && matches!(f.op, FilterOp::Eq | FilterOp::In)
+                    })
+                    .map(|f| f.values.as_slice())
+            })
+            .collect();
+        let general: Vec<usize> = (0..rules.len()).filter(|i| operations[*i].is_none()).collect();
         let mut by_operation: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut general = Vec::new();
-        for (i, runtime) in rules.iter().enumerate() {
-            let operations =
-                runtime.compiled.checked.filters.iter().find(|f| {
-                    f.dimension == Dimension::Operation && matches!(f.op, FilterOp::Eq | FilterOp::In)
-                });
-            match operations {
-                Some(filter) => {
-                    for value in &filter.values {
-                        let list = by_operation.entry(value.clone()).or_default();
-                        if list.last() != Some(&i) {
-                            list.push(i);
-                        }
-                    }
-                }
-                None => general.push(i),
-            }
+        for value in operations.iter().flatten().copied().flatten() {
+            by_operation.entry(value.clone()).or_insert_with(|| {
+                (0..rules.len())
+                    .filter(|i| operations[*i].is_none_or(|values| values.contains(value)))
+                    .collect()
+            });
         }
         RuleSet { rules, by_id, by_operation, general }
     }
@@ -89,18 +94,8 @@ impl RuleSet {
 
     /// The rules that may admit `event`, in rule order.
     fn candidates<'s>(&'s self, event: &Event) -> impl Iterator<Item = &'s Arc<RuleRuntime>> + 's {
-        let specific: &[usize] =
-            event.operation().and_then(|op| self.by_operation.get(op)).map_or(&[], Vec::as_slice);
-        let (mut a, mut b) = (self.general.iter().peekable(), specific.iter().peekable());
-        std::iter::from_fn(move || {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x <= y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, _) => b.next(),
-            };
-            next.map(|i| &self.rules[*i])
-        })
+        let indices = event.operation().and_then(|op| self.by_operation.get(op)).unwrap_or(&self.general);
+        indices.iter().map(|i| &self.rules[*i])
     }
 }
 

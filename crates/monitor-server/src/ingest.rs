@@ -105,7 +105,6 @@ pub struct Admission<'a> {
     transport: &'static str,
     caller: &'a Caller,
     now: Timestamp,
-    index: usize,
     outcome: IngestOutcome,
     good: Vec<EventRef>,
 }
@@ -118,16 +117,14 @@ impl<'a> Admission<'a> {
             transport,
             caller,
             now: Timestamp::now(),
-            index: 0,
             outcome: IngestOutcome::default(),
             good: Vec::new(),
         }
     }
 
-    /// Takes the request's next item (its index in the request is the count so far).
+    /// Takes the request's next item (its index: every earlier item was kept or rejected).
     pub fn push(&mut self, item: Result<MetricEvent, ValidationError>) {
-        let index = self.index;
-        self.index += 1;
+        let index = self.good.len() + self.outcome.rejected.len();
         let item = match (item, self.caller) {
             (Ok(event), Some(principal)) => match authorize(event, principal) {
                 Ok(event) => Ok(event),
