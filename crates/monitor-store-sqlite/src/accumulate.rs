@@ -7,7 +7,7 @@
 //! store's rollup rows): a varint zero count, then for positive and negative bins a
 //! varint length and (zigzag index delta, count) varint pairs.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use monitor_core::query::{Aggregator, Dimension, Filter};
 use monitor_core::rollup::{FieldStats, RollupKey};

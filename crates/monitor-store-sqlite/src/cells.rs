@@ -6,7 +6,9 @@
 //! the tables back. The floor only moves forward (`rollup_memory` behind the wall
 //! clock), dropping older cells from memory; they stay in the tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 
 use monitor_core::event::{Event, EventType, Source};
 use monitor_core::query::{Aggregation, Aggregator, Dimension, Query};

@@ -21,7 +21,8 @@ pub(crate) const FIELD_COLUMNS: [&str; ROLLUP_FIELDS.len()] =
 /// Columns written for each event, in order.
 pub(crate) const EVENT_COLUMNS: &str = "id, ts, ingested_at, source, type, project_id, session_id, agent_type, \
      operation, duration, memory_usage, cpu_usage, success, coordination_score, latency_ms, score, payload, tags";
-const EVENT_PARAMS: usize = 18;
+/// How many columns [`EVENT_COLUMNS`] names.
+pub(crate) const EVENT_PARAMS: usize = 18;
 
 /// Columns read to rebuild an event, in order (see [`decode_event`]).
 pub(crate) const EVENT_READ_COLUMNS: &str = "id, ts, ingested_at, source, type, project_id, session_id, agent_type, \
@@ -30,9 +31,7 @@ pub(crate) const EVENT_READ_COLUMNS: &str = "id, ts, ingested_at, source, type, 
 /// Parameters per rollup row: bucket, key id, count, then five per field.
 const CELL_PARAMS: usize = 3 + 5 * ROLLUP_FIELDS.len();
 
-/// Most rows per multi-row statement (SQLite allows 32,766 parameters).
-pub(crate) const MAX_EVENT_ROWS: usize = 512;
-/// Most rollup rows per multi-row statement.
+/// Most rollup rows per multi-row statement (SQLite allows 32,766 parameters).
 pub(crate) const MAX_CELL_ROWS: usize = 256;
 
 fn bind_err(e: sqlx::error::BoxDynError) -> Error {
@@ -41,35 +40,6 @@ fn bind_err(e: sqlx::error::BoxDynError) -> Error {
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Appends one event's parameters (see [`EVENT_COLUMNS`]).
-pub(crate) fn push_event(args: &mut SqliteArguments, event: &Event) -> Result<()> {
-    args.add(event.id.as_str()).map_err(bind_err)?;
-    args.add(event.timestamp.as_micros()).map_err(bind_err)?;
-    args.add(event.ingested_at.as_micros()).map_err(bind_err)?;
-    args.add(event.source.as_str()).map_err(bind_err)?;
-    args.add(event.event_type().as_str()).map_err(bind_err)?;
-    args.add(event.project_id.as_deref()).map_err(bind_err)?;
-    args.add(event.session_id.as_deref()).map_err(bind_err)?;
-    args.add(event.agent_type.map(|a| a.as_str())).map_err(bind_err)?;
-    args.add(event.operation()).map_err(bind_err)?;
-    for index in 0..ROLLUP_FIELDS.len() {
-        args.add(event.payload.rollup_value(index)).map_err(bind_err)?;
-    }
-    let payload = serde_json::to_string(&event.payload)
-        .map_err(|e| Error::Corrupt(format!("event {} does not encode: {e}", event.id)))?;
-    args.add(payload).map_err(bind_err)?;
-    let tags = if event.tags.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::to_string(&event.tags)
-                .map_err(|e| Error::Corrupt(format!("event {} does not encode: {e}", event.id)))?,
-        )
-    };
-    args.add(tags).map_err(bind_err)?;
-    Ok(())
 }
 
 /// Rebuilds an event from [`EVENT_READ_COLUMNS`] starting at column `first`.
@@ -365,8 +335,6 @@ pub(crate) fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
 /// Which multi-row statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Statement {
-    /// Insert events.
-    Events,
     /// Upsert rollup rows of a level slot.
     Cells(usize),
     /// Insert rollup keys.
@@ -386,9 +354,6 @@ impl StatementTexts {
             .entry((statement, rows))
             .or_insert_with(|| {
                 let (head, params) = match statement {
-                    // OR IGNORE: ids were checked in this transaction already; it also spares SQLite
-                    // the statement journal a multi-row statement that could abort needs.
-                    Statement::Events => (format!("INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES "), EVENT_PARAMS),
                     Statement::Cells(slot) => (
                         format!(
                             "INSERT OR REPLACE INTO {} (bucket, key_id, {}) VALUES ",

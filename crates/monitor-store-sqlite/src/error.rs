@@ -69,6 +69,15 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A statement run directly on the writer's handle failed.
+    #[error("sqlite {context}: {source}")]
+    Direct {
+        /// What the store was doing.
+        context: &'static str,
+        /// The rusqlite error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -86,6 +95,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Sqlx { source, .. } => is_retryable_sqlx(source),
+            Error::Direct { source, .. } => match source {
+                rusqlite::Error::SqliteFailure(failure, _) => is_retryable_code(failure.extended_code & 0xff),
+                _ => false,
+            },
             Error::Open { .. }
             | Error::Config(_)
             | Error::InUse { .. }
@@ -117,21 +130,25 @@ pub(crate) fn primary_code(error: &sqlx::Error) -> Option<i32> {
 /// Whether a sqlx error is transient (see [`Error::is_retryable`]).
 pub(crate) fn is_retryable_sqlx(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(_) => matches!(
-            primary_code(error),
-            Some(
-                SQLITE_BUSY
-                    | SQLITE_LOCKED
-                    | SQLITE_NOMEM
-                    | SQLITE_IOERR
-                    | SQLITE_FULL
-                    | SQLITE_CANTOPEN
-                    | SQLITE_PROTOCOL
-            )
-        ),
+        sqlx::Error::Database(_) => primary_code(error).is_some_and(is_retryable_code),
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
+}
+
+/// Whether a primary SQLite result code names a passing condition (busy, locked, out of
+/// memory, I/O, disk full, cannot open, lock protocol) worth retrying.
+fn is_retryable_code(code: i32) -> bool {
+    matches!(
+        code,
+        SQLITE_BUSY
+            | SQLITE_LOCKED
+            | SQLITE_NOMEM
+            | SQLITE_IOERR
+            | SQLITE_FULL
+            | SQLITE_CANTOPEN
+            | SQLITE_PROTOCOL
+    )
 }
 
 impl From<Error> for monitor_core::Error {
@@ -190,5 +207,27 @@ mod tests {
         assert!(!unique.is_retryable());
         let core: monitor_core::Error = unique.into();
         assert!(!core.is_retryable(), "{core}");
+    }
+
+    #[test]
+    fn direct_busy_is_retryable_and_constraint_violations_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let a = rusqlite::Connection::open(&path).unwrap();
+        let b = rusqlite::Connection::open(&path).unwrap();
+        b.busy_timeout(std::time::Duration::ZERO).unwrap();
+        a.execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('x');").unwrap();
+
+        a.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let busy = b.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+        let busy = Error::Direct { context: "inserting events", source: busy };
+        assert!(busy.is_retryable(), "{busy}");
+        let core: monitor_core::Error = busy.into();
+        assert!(core.is_retryable(), "{core}");
+        a.execute_batch("COMMIT").unwrap();
+
+        let unique = b.execute("INSERT INTO t VALUES ('x')", []).unwrap_err();
+        let unique = Error::Direct { context: "inserting events", source: unique };
+        assert!(!unique.is_retryable(), "{unique}");
     }
 }

@@ -29,6 +29,7 @@ mod accumulate;
 mod cells;
 mod codec;
 pub mod config;
+mod direct;
 pub mod error;
 mod store;
 

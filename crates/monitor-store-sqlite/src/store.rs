@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: opening, the write path, queries, retention, records and state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use hashbrown::HashMap;
 use monitor_core::event::{
     AgentType, CoordinationPayload, ErrorPayload, Event, EventType, Extra, Payload, PerformancePayload,
     QualityPayload, Source, rollup_field_index,
@@ -32,9 +33,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::accumulate::{CellMerger, Grouping};
 use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
 use crate::codec::{
-    Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, MAX_EVENT_ROWS, Statement, StatementTexts,
-    cell_columns, chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, encode_deltas,
-    push_cell, push_event, push_key,
+    Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, Statement, StatementTexts, cell_columns,
+    chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, encode_deltas, push_cell, push_key,
 };
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{Error, Result, primary_code};
@@ -385,75 +385,43 @@ impl SqliteStore {
             self.fold(&mut guard).await?;
         }
         let Writer { conn, texts, dirty, journal_rows, .. } = &mut *guard;
-        let mut tx =
-            conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a write", e))?;
-
-        // Ids already stored are duplicates: one indexed probe per id, rows only for hits.
-        let ids = serde_json::to_string(&unique.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-            .map_err(|e| Error::Corrupt(format!("event ids do not encode: {e}")))?;
-        let existing: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(ids)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| Error::sqlx("checking event ids", e))?;
-        let fresh: Vec<&Event> = if existing.is_empty() {
-            unique
-        } else {
-            let existing: HashSet<&str> = existing.iter().map(String::as_str).collect();
-            unique.into_iter().filter(|e| !existing.contains(e.id.as_str())).collect()
+        // Optimistic first: insert every event with OR IGNORE, and when SQLite inserted
+        // them all (the usual case: retries and replays are rare) no id was stored before.
+        // Otherwise roll back and insert again knowing which ids are stored already, so
+        // that the rollups count only the events that are new.
+        let mut known: Option<HashSet<String>> = None;
+        let (mut tx, fresh, computed) = loop {
+            let fresh: Vec<&Event> = match &known {
+                None => unique.clone(),
+                Some(stored) => unique.iter().copied().filter(|e| !stored.contains(e.id.as_str())).collect(),
+            };
+            let mut tx =
+                conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a write", e))?;
+            if fresh.is_empty() {
+                break (tx, fresh, None);
+            }
+            let (inserted, computed) = self.insert_events(&mut tx, &fresh).await?;
+            if inserted == fresh.len() as u64 {
+                break (tx, fresh, Some(computed));
+            }
+            tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
+            if known.is_some() {
+                return Err(Error::Corrupt(format!(
+                    "{} of {} events were not inserted although their ids are not stored",
+                    fresh.len() as u64 - inserted,
+                    fresh.len()
+                )));
+            }
+            known = Some(stored_ids(&mut *conn, &unique).await?);
         };
         summary.duplicates += events.len() - summary.duplicates - fresh.len();
         summary.inserted = fresh.len();
-        if fresh.is_empty() {
-            tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
-            return Ok(summary);
-        }
-
-        // Insert in multi-row chunks. While SQLite (on its worker thread) inserts one
-        // chunk, this thread binds the next one, and with the last chunk computes the
-        // rollup deltas: the two cores work at once.
-        let sizes = chunk_sizes(fresh.len(), MAX_EVENT_ROWS);
-        let bind = |from: usize, rows: usize| -> Result<SqliteArguments> {
-            let mut args = SqliteArguments::default();
-            for event in &fresh[from..from + rows] {
-                push_event(&mut args, event)?;
-            }
-            Ok(args)
-        };
-        let mut next = Some(bind(0, sizes.first().copied().unwrap_or(0))?);
-        let mut computed = None;
-        let mut offset = 0;
-        for (i, rows) in sizes.iter().copied().enumerate() {
-            let Some(args) = next.take() else { break };
-            let insert =
-                sqlx::query_with(AssertSqlSafe(texts.get(Statement::Events, rows)), args).execute(&mut *tx);
-            let following = offset + rows;
-            let prepare = async {
-                match sizes.get(i + 1) {
-                    Some(n) => bind(following, *n).map(|args| (Some(args), None)),
-                    None => {
-                        let cells = self.cells_read()?;
-                        Ok((None, Some(rollup_deltas(&cells, &fresh))))
-                    }
-                }
-            };
-            let (inserted, prepared) = futures_util::future::join(insert, prepare).await;
-            inserted.map_err(|e| Error::sqlx("inserting events", e))?;
-            let (args, deltas) = prepared?;
-            next = args;
-            if deltas.is_some() {
-                computed = deltas;
-            }
-            offset = following;
-        }
-
         // Rollup deltas of the inserted events. Held cells (at or after the floor) get
         // their deltas as one journal row; cells below the floor (late data) are merged
         // into their table rows right here.
-        let BatchRollups { new_keys, levels: deltas, event_keys } = match computed {
-            Some(computed) => computed,
-            None => rollup_deltas(&*self.cells_read()?, &fresh),
+        let Some(BatchRollups { new_keys, levels: deltas, event_keys }) = computed else {
+            tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
+            return Ok(summary);
         };
         let mut held: Vec<Delta> = Vec::new();
         let mut stored: Vec<Delta> = Vec::new();
@@ -514,6 +482,21 @@ impl SqliteStore {
         metrics::histogram!("monitor_store_sqlite_write_seconds").record(started.elapsed().as_secs_f64());
         tracing::trace!(inserted = summary.inserted, duplicates = summary.duplicates, "sqlite write");
         Ok(summary)
+    }
+
+    /// Inserts `fresh` (ids unique within it) into `events` with `INSERT OR IGNORE`
+    /// straight on the writer's handle (see [`crate::direct`]) and returns how many rows
+    /// SQLite inserted and the batch's rollup deltas.
+    async fn insert_events(
+        &self,
+        conn: &mut SqliteConnection,
+        fresh: &[&Event],
+    ) -> Result<(u64, BatchRollups)> {
+        let deltas = rollup_deltas(&*self.cells_read()?, fresh);
+        let mut handle = conn.lock_handle().await.map_err(|e| Error::sqlx("locking the writer", e))?;
+        let inserted = crate::direct::insert_events(handle.as_raw_handle(), fresh)?;
+        drop(handle);
+        Ok((inserted, deltas))
     }
 
     async fn run_query(&self, query: &Query) -> Result<QueryResult> {
@@ -771,6 +754,19 @@ impl SqliteStore {
         tracing::debug!(raw = report.raw_removed, rollup = report.rollup_removed, "sqlite retention");
         Ok(report)
     }
+}
+
+/// The ids among `events` that `events` holds already: one indexed probe per id.
+async fn stored_ids(conn: &mut SqliteConnection, events: &[&Event]) -> Result<HashSet<String>> {
+    let ids = serde_json::to_string(&events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+        .map_err(|e| Error::Corrupt(format!("event ids do not encode: {e}")))?;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| Error::sqlx("checking event ids", e))?;
+    Ok(stored.into_iter().collect())
 }
 
 /// Borrowed rollup dimensions of an event, to group a batch without allocating per event.
