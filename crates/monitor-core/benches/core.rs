@@ -264,7 +264,44 @@ fn fixed(which: &str) {
     }
 }
 
-criterion_group!(benches, collect, store_write, aggregate);
+/// Sketch inserts, the innermost step of every rollup update: 10,000 log-normal
+/// durations (the workload's shape) into a sketch that already holds a day of them.
+fn sketch_add(c: &mut Criterion) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+        unit.max(1e-12)
+    };
+    let mut durations = || {
+        let (u1, u2) = (uniform(), uniform());
+        (4.5 + 0.9 * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()).exp()
+    };
+    let mut day = monitor_core::sketch::Sketch::default();
+    for _ in 0..100_000 {
+        day.add(durations());
+    }
+    let values: Vec<f64> = (0..10_000).map(|_| durations()).collect();
+    let mut group = c.benchmark_group("sketch");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.bench_function("add_10k_lognormal", |b| {
+        b.iter_batched_ref(
+            || day.clone(),
+            |sketch| {
+                for value in &values {
+                    sketch.add(*value);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, collect, store_write, aggregate, sketch_add);
 
 fn main() {
     if let Ok(which) = std::env::var("CORE_BENCH_FIXED") {

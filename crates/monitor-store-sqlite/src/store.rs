@@ -1,6 +1,5 @@
 //! [`SqliteStore`]: opening, the write path, queries, retention, records and state.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use monitor_core::event::{
     AgentType, CoordinationPayload, ErrorPayload, Event, EventType, Extra, Payload, PerformancePayload,
     QualityPayload, Source, rollup_field_index,
@@ -58,10 +57,10 @@ const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 
 /// How often the writer folds the rollup journal into the rollup tables.
-const FOLD_EVERY: Duration = Duration::from_secs(2);
+const FOLD_EVERY: Duration = Duration::from_secs(10);
 
 /// Journal rows after which the writer folds regardless of time.
-const FOLD_AFTER_ROWS: usize = 256;
+const FOLD_AFTER_ROWS: usize = 1_024;
 
 /// How often the writer moves the in-memory rollup window forward.
 const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
