@@ -44,6 +44,36 @@ pub(crate) fn slot_step(slot: usize) -> i64 {
 /// Rollup table of a level slot.
 pub(crate) const TABLES: [&str; 3] = ["rollup_5m", "rollup_1h", "rollup_1d"];
 
+/// Held cells of one level: per bucket start, the cell of each key id.
+type LevelCells = BTreeMap<Timestamp, HashMap<u32, RollupCell>>;
+
+/// Per-type totals of one level: per bucket start, one cell per event type.
+type LevelTotals = BTreeMap<Timestamp, [RollupCell; TYPE_COUNT]>;
+
+/// Events in a batch from which [`CellIndex::add_events`] spreads the levels over two
+/// threads (below it, a thread costs more than it saves).
+pub(crate) const PARALLEL_EVENTS: usize = 512;
+
+/// Counts `events` (with their key ids) into one level's held cells and totals, for
+/// the buckets at or after `floor`.
+fn add_to_level(
+    slot: usize,
+    floor: Timestamp,
+    cells: &mut LevelCells,
+    totals: &mut LevelTotals,
+    events: &[&Event],
+    keys: &[u32],
+) {
+    let step = slot_step(slot);
+    for (event, key) in events.iter().zip(keys) {
+        let bucket = event.timestamp.floor_to(step);
+        if bucket >= floor {
+            totals.entry(bucket).or_default()[type_slot(event.event_type())].add(event);
+            cells.entry(bucket).or_default().entry(*key).or_default().add(event);
+        }
+    }
+}
+
 /// Recent rollup cells by level, bucket and key id, plus the key dictionary.
 #[derive(Debug)]
 pub(crate) struct CellIndex {
@@ -51,11 +81,11 @@ pub(crate) struct CellIndex {
     keys: Vec<RollupKey>,
     /// Key → key id.
     ids: HashMap<RollupKey, u32>,
-    levels: [BTreeMap<Timestamp, HashMap<u32, RollupCell>>; 3],
+    levels: [LevelCells; 3],
     /// Per level and bucket, the held cells of each event type merged: answers queries
     /// that filter and group by nothing but `type` (a dashboard's headline charts, error
     /// counts) with one cell per type and bucket.
-    totals: [BTreeMap<Timestamp, [RollupCell; TYPE_COUNT]>; 3],
+    totals: [LevelTotals; 3],
     /// Per level: every cell with a bucket at or after this is held.
     floor: [Timestamp; 3],
 }
@@ -129,17 +159,29 @@ impl CellIndex {
     }
 
     /// Counts committed events (with their key ids) in the held cells and totals of
-    /// every level whose floor their bucket reaches.
+    /// every level whose floor their bucket reaches. A batch of at least
+    /// [`PARALLEL_EVENTS`] updates the 5-minute level on a second thread while this one
+    /// updates the hour and day levels (the levels share nothing).
     pub(crate) fn add_events(&mut self, events: &[&Event], keys: &[u32]) {
-        for (event, key) in events.iter().zip(keys) {
-            for slot in 0..3 {
-                let bucket = event.timestamp.floor_to(slot_step(slot));
-                if bucket >= self.floor[slot] {
-                    self.totals[slot].entry(bucket).or_default()[type_slot(event.event_type())].add(event);
-                    self.levels[slot].entry(bucket).or_default().entry(*key).or_default().add(event);
-                }
-            }
+        let floor = self.floor;
+        let [five, hour, day] = &mut self.levels;
+        let [five_totals, hour_totals, day_totals] = &mut self.totals;
+        let coarse = |hour: &mut LevelCells,
+                      hour_totals: &mut LevelTotals,
+                      day: &mut LevelCells,
+                      day_totals: &mut LevelTotals| {
+            add_to_level(1, floor[1], hour, hour_totals, events, keys);
+            add_to_level(2, floor[2], day, day_totals, events, keys);
+        };
+        if events.len() < PARALLEL_EVENTS {
+            add_to_level(0, floor[0], five, five_totals, events, keys);
+            coarse(hour, hour_totals, day, day_totals);
+            return;
         }
+        std::thread::scope(|scope| {
+            scope.spawn(|| add_to_level(0, floor[0], five, five_totals, events, keys));
+            coarse(hour, hour_totals, day, day_totals);
+        });
     }
 
     /// Feeds the held cells of a slot with buckets in `[start, end)` to `aggregator` for

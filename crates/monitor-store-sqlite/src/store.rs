@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::accumulate::{CellMerger, Grouping};
-use crate::cells::{CellIndex, TABLES, level_slot, slot_step};
+use crate::cells::{CellIndex, PARALLEL_EVENTS, TABLES, level_slot, slot_step};
 use crate::codec::{
     Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, Statement, StatementTexts, cell_columns,
     chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, encode_deltas, push_cell, push_key,
@@ -485,17 +485,28 @@ impl SqliteStore {
 
     /// Inserts `fresh` (ids unique within it) into `events` with `INSERT OR IGNORE`
     /// straight on the writer's handle (see [`crate::direct`]) and returns how many rows
-    /// SQLite inserted and the batch's rollup deltas.
+    /// SQLite inserted and the batch's rollup deltas. A batch of at least
+    /// [`PARALLEL_EVENTS`] has its deltas computed on a second thread while this one
+    /// inserts.
     async fn insert_events(
         &self,
         conn: &mut SqliteConnection,
         fresh: &[&Event],
     ) -> Result<(u64, BatchRollups)> {
-        let deltas = rollup_deltas(&*self.cells_read()?, fresh);
         let mut handle = conn.lock_handle().await.map_err(|e| Error::sqlx("locking the writer", e))?;
-        let inserted = crate::direct::insert_events(handle.as_raw_handle(), fresh)?;
-        drop(handle);
-        Ok((inserted, deltas))
+        let raw = handle.as_raw_handle();
+        let cells = self.cells_read()?;
+        if fresh.len() < PARALLEL_EVENTS {
+            let deltas = rollup_deltas(&cells, fresh);
+            return Ok((crate::direct::insert_events(raw, fresh)?, deltas));
+        }
+        std::thread::scope(|scope| {
+            let deltas = scope.spawn(|| rollup_deltas(&cells, fresh));
+            let inserted = crate::direct::insert_events(raw, fresh);
+            let deltas =
+                deltas.join().map_err(|_| Error::Corrupt("computing rollup deltas panicked".into()))?;
+            Ok((inserted?, deltas))
+        })
     }
 
     async fn run_query(&self, query: &Query) -> Result<QueryResult> {
