@@ -166,22 +166,20 @@ impl CellIndex {
         let floor = self.floor;
         let [five, hour, day] = &mut self.levels;
         let [five_totals, hour_totals, day_totals] = &mut self.totals;
-        let coarse = |hour: &mut LevelCells,
-                      hour_totals: &mut LevelTotals,
-                      day: &mut LevelCells,
-                      day_totals: &mut LevelTotals| {
+        let mut fine = move || add_to_level(0, floor[0], five, five_totals, events, keys);
+        let mut coarse = move || {
             add_to_level(1, floor[1], hour, hour_totals, events, keys);
             add_to_level(2, floor[2], day, day_totals, events, keys);
         };
         if events.len() < PARALLEL_EVENTS {
-            add_to_level(0, floor[0], five, five_totals, events, keys);
-            coarse(hour, hour_totals, day, day_totals);
-            return;
+            fine();
+            coarse();
+        } else {
+            std::thread::scope(|scope| {
+                scope.spawn(fine);
+                coarse();
+            });
         }
-        std::thread::scope(|scope| {
-            scope.spawn(|| add_to_level(0, floor[0], five, five_totals, events, keys));
-            coarse(hour, hour_totals, day, day_totals);
-        });
     }
 
     /// Feeds the held cells of a slot with buckets in `[start, end)` to `aggregator` for
