@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! See `docs/storage-sqlite.md` for the file layout, durability settings, schema and figures.
+//! See `docs/storage.md` ("SQLite") for the file layout, durability settings, schema and figures.
 //!
 //! # Layout
 //! - [`config`]: [`SqliteConfig`] and [`Synchronous`], as they sit in the server's TOML.
