@@ -32,13 +32,14 @@ fn with_handle<R>(
 }
 
 /// Inserts `events` (ids unique among them) into `events` with `INSERT OR IGNORE` on the
-/// locked writer handle, inside the transaction already open on it; returns how many rows
-/// SQLite inserted (fewer than `events.len()` when some ids were stored before).
-pub(crate) fn insert_events(handle: NonNull<sqlite3>, events: &[&Event]) -> Result<u64> {
+/// locked writer handle, inside the transaction already open on it, the first with `seq`
+/// `first_seq` and each next one the next; returns how many rows SQLite inserted (fewer
+/// than `events.len()` when some ids were stored before, and then the caller rolls back).
+pub(crate) fn insert_events(handle: NonNull<sqlite3>, events: &[&Event], first_seq: i64) -> Result<u64> {
     let direct = |context| move |source| Error::Direct { context, source };
     let sql = format!(
-        "INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES ({})",
-        (1..=EVENT_PARAMS).map(|i| format!("?{i}")).collect::<Vec<_>>().join(",")
+        "INSERT OR IGNORE INTO events ({EVENT_COLUMNS}, seq) VALUES ({})",
+        (1..=EVENT_PARAMS + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(",")
     );
     // Encoding buffers reused across events: JSON is written here and bound borrowed.
     let mut payload = Vec::with_capacity(256);
@@ -46,7 +47,7 @@ pub(crate) fn insert_events(handle: NonNull<sqlite3>, events: &[&Event]) -> Resu
     with_handle(handle, |connection| {
         let mut statement = connection.prepare(&sql)?;
         let mut inserted = 0u64;
-        for event in events {
+        for (seq, event) in (first_seq..).zip(events) {
             payload.clear();
             serde_json::to_writer(&mut payload, &event.payload).map_err(encode_failure)?;
             tags.clear();
@@ -72,6 +73,7 @@ pub(crate) fn insert_events(handle: NonNull<sqlite3>, events: &[&Event]) -> Resu
             } else {
                 statement.raw_bind_parameter(18, ToSqlOutput::Borrowed(ValueRef::Text(&tags)))?;
             }
+            statement.raw_bind_parameter(EVENT_PARAMS + 1, seq)?;
             inserted += statement.raw_execute()? as u64;
         }
         Ok(inserted)

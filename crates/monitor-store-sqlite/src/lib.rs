@@ -31,6 +31,7 @@ mod codec;
 pub mod config;
 mod direct;
 pub mod error;
+mod sessions;
 mod store;
 
 pub use config::{SqliteConfig, Synchronous};

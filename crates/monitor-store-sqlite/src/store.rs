@@ -40,6 +40,9 @@ use crate::error::{Error, Result, primary_code};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
+/// Index of `seq` in a session read: after the [`EVENT_READ_COLUMNS`].
+const SESSION_SEQ_COLUMN: usize = 16;
+
 /// `PRAGMA application_id` of agent-monitor databases ("AMON").
 pub const APPLICATION_ID: i64 = 0x414d_4f4e;
 
@@ -78,6 +81,10 @@ struct Writer {
     /// Journal rows written since the last fold.
     journal_rows: usize,
     folded_at: Instant,
+    /// The `seq` the next inserted event gets (assigned here, so never reused).
+    next_seq: i64,
+    /// The last `seq` whose session runs are stored (the `sessions` mark).
+    sessions_through: i64,
 }
 
 /// The background WAL checkpointer: wakes after commits and copies the WAL into the
@@ -122,6 +129,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     // std RwLock: never held across an await.
     cells: RwLock<CellIndex>,
+    /// Committed events not yet in `session_runs` (std Mutex: never held across an await).
+    sessions: std::sync::Mutex<crate::sessions::Tail>,
     checkpointer: Checkpointer,
     /// Held while open: the in-memory rollup cells are only right if this store is the
     /// file's one writer, so a second store on the same file is refused.
@@ -221,6 +230,7 @@ impl SqliteStore {
             source => Error::Migrate { path: path.clone(), source },
         })?;
         replay_journal(&mut conn).await?;
+        let sessions_through = crate::sessions::catch_up(&mut conn).await?;
         let cells = load_cells(&mut conn, &config).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
@@ -254,9 +264,12 @@ impl SqliteStore {
                 dirty: HashSet::new(),
                 journal_rows: 0,
                 folded_at: Instant::now(),
+                next_seq: sessions_through + 1,
+                sessions_through,
             }),
             readers,
             cells: RwLock::new(cells),
+            sessions: std::sync::Mutex::new(crate::sessions::Tail::default()),
             checkpointer,
             _lock: lock,
         })
@@ -301,6 +314,10 @@ impl SqliteStore {
         self.cells.write().map_err(|_| Error::Corrupt("rollup index lock poisoned".into()))
     }
 
+    fn sessions_lock(&self) -> Result<std::sync::MutexGuard<'_, crate::sessions::Tail>> {
+        self.sessions.lock().map_err(|_| Error::Corrupt("session tail lock poisoned".into()))
+    }
+
     /// Moves the in-memory window forward (writer held, so no write is mid-flight),
     /// folding the journal first so that no unfolded delta falls below a floor.
     async fn raise_floors(&self, writer: &mut Writer) -> Result<()> {
@@ -321,9 +338,11 @@ impl SqliteStore {
     }
 
     /// Writes the held value of every cell changed since the last fold into the rollup
-    /// tables and empties the journal, in one transaction (writer held).
+    /// tables, empties the journal and stores the session runs of the events written
+    /// since, in one transaction (writer held).
     async fn fold(&self, writer: &mut Writer) -> Result<()> {
-        if writer.journal_rows == 0 && writer.dirty.is_empty() {
+        let through = writer.next_seq - 1;
+        if writer.journal_rows == 0 && writer.dirty.is_empty() && writer.sessions_through == through {
             writer.folded_at = Instant::now();
             return Ok(());
         }
@@ -360,7 +379,21 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| Error::sqlx("folding rollups", e))?;
+        {
+            // The tail only grows under the writer, which this holds: what is written
+            // here is what the clear below forgets.
+            // Copied out first: the guard does not cross an await.
+            let copied: Vec<(String, crate::sessions::Run)> = {
+                let tail = self.sessions_lock()?;
+                tail.rows().into_iter().map(|(s, r)| (s.to_owned(), r.clone())).collect()
+            };
+            let rows: Vec<(&str, &crate::sessions::Run)> =
+                copied.iter().map(|(s, r)| (s.as_str(), r)).collect();
+            crate::sessions::write_runs(&mut tx, &rows, through).await?;
+        }
         tx.commit().await.map_err(|e| Error::sqlx("committing a fold", e))?;
+        self.sessions_lock()?.clear();
+        writer.sessions_through = through;
         writer.dirty.clear();
         writer.journal_rows = 0;
         writer.folded_at = Instant::now();
@@ -383,7 +416,8 @@ impl SqliteStore {
         if guard.journal_rows >= FOLD_AFTER_ROWS || guard.folded_at.elapsed() >= FOLD_EVERY {
             self.fold(&mut guard).await?;
         }
-        let Writer { conn, texts, dirty, journal_rows, .. } = &mut *guard;
+        let Writer { conn, texts, dirty, journal_rows, next_seq, .. } = &mut *guard;
+        let first_seq = *next_seq;
         // Optimistic first: insert every event with OR IGNORE, and when SQLite inserted
         // them all (the usual case: retries and replays are rare) no id was stored before.
         // Otherwise roll back and insert again knowing which ids are stored already, so
@@ -399,7 +433,7 @@ impl SqliteStore {
             if fresh.is_empty() {
                 break (tx, fresh, None);
             }
-            let (inserted, computed) = self.insert_events(&mut tx, &fresh).await?;
+            let (inserted, computed) = self.insert_events(&mut tx, &fresh, first_seq).await?;
             if inserted == fresh.len() as u64 {
                 break (tx, fresh, Some(computed));
             }
@@ -462,6 +496,15 @@ impl SqliteStore {
         merge_into_tables(&mut tx, texts, &stored).await?;
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
         self.checkpointer.wake.notify_one();
+        *next_seq = first_seq + i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+        {
+            let mut tail = self.sessions_lock()?;
+            for (seq, event) in (first_seq..).zip(&fresh) {
+                if let Some(session) = &event.session_id {
+                    tail.push(session, seq, event.timestamp.as_micros());
+                }
+            }
+        }
 
         // Committed: now the in-memory copy follows. Events are added one by one (an
         // in-place sketch increment each) rather than merging deltas into the held
@@ -492,21 +535,69 @@ impl SqliteStore {
         &self,
         conn: &mut SqliteConnection,
         fresh: &[&Event],
+        first_seq: i64,
     ) -> Result<(u64, BatchRollups)> {
         let mut handle = conn.lock_handle().await.map_err(|e| Error::sqlx("locking the writer", e))?;
         let raw = handle.as_raw_handle();
         let cells = self.cells_read()?;
         if fresh.len() < PARALLEL_EVENTS {
             let deltas = rollup_deltas(&cells, fresh);
-            return Ok((crate::direct::insert_events(raw, fresh)?, deltas));
+            return Ok((crate::direct::insert_events(raw, fresh, first_seq)?, deltas));
         }
         std::thread::scope(|scope| {
             let deltas = scope.spawn(|| rollup_deltas(&cells, fresh));
-            let inserted = crate::direct::insert_events(raw, fresh);
+            let inserted = crate::direct::insert_events(raw, fresh, first_seq);
             let deltas =
                 deltas.join().map_err(|_| Error::Corrupt("computing rollup deltas panicked".into()))?;
             Ok((inserted?, deltas))
         })
+    }
+
+    /// The latest `limit` events of a session, newest first (by time, then `seq`): its
+    /// runs newest first, each run's events read by `seq`, until the next run ends before
+    /// the oldest event kept.
+    async fn read_session(&self, session_id: &str, limit: usize) -> Result<Vec<Event>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The tail first: a fold between the two reads leaves its runs in the table.
+        let tail = self.sessions_lock()?.run(session_id);
+        let mut runs = crate::sessions::stored_runs(&self.readers, session_id).await?;
+        if let Some(tail) = tail {
+            runs.push((tail.max_ts, tail.seqs));
+        }
+        runs.sort_unstable_by_key(|(max_ts, _)| std::cmp::Reverse(*max_ts));
+        let sql = format!(
+            "SELECT {EVENT_READ_COLUMNS}, seq FROM events \
+             WHERE seq IN (SELECT value FROM json_each(?1)) AND session_id = ?2"
+        );
+        let mut seen = HashSet::new();
+        let mut kept: Vec<(i64, i64, Event)> = Vec::new();
+        for (max_ts, seqs) in runs {
+            if kept.len() >= limit && kept.last().is_some_and(|(ts, _, _)| max_ts < *ts) {
+                break;
+            }
+            let seqs = crate::sessions::unseen(&mut seen, seqs);
+            if seqs.is_empty() {
+                continue;
+            }
+            let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(list)
+                .bind(session_id)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(|e| Error::sqlx("reading session events", e))?;
+            for row in &rows {
+                let seq: i64 =
+                    row.try_get(SESSION_SEQ_COLUMN).map_err(|e| Error::sqlx("reading session events", e))?;
+                let event = decode_event(row, 0)?;
+                kept.push((event.timestamp.as_micros(), seq, event));
+            }
+            kept.sort_unstable_by_key(|(ts, seq, _)| std::cmp::Reverse((*ts, *seq)));
+            kept.truncate(limit);
+        }
+        Ok(kept.into_iter().map(|(_, _, event)| event).collect())
     }
 
     async fn run_query(&self, query: &Query) -> Result<QueryResult> {
@@ -739,6 +830,8 @@ impl SqliteStore {
             drop(writer);
             report.raw_removed += removed;
             if removed < RETENTION_CHUNK {
+                let mut writer = self.writer.lock().await;
+                crate::sessions::drop_before(&mut writer.conn, raw_cutoff.as_micros()).await?;
                 break;
             }
             tokio::task::yield_now().await;
@@ -1300,15 +1393,6 @@ impl Store for SqliteStore {
     }
 
     async fn session_events(&self, session_id: &str, limit: usize) -> monitor_core::Result<Vec<Event>> {
-        let sql = format!(
-            "SELECT {EVENT_READ_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY ts DESC, seq DESC LIMIT ?2"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(session_id)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(|e| Error::sqlx("reading session events", e))?;
-        Ok(rows.iter().map(|row| decode_event(row, 0)).collect::<Result<Vec<_>>>()?)
+        Ok(self.read_session(session_id, limit).await?)
     }
 }

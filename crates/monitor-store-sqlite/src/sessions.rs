@@ -1,0 +1,249 @@
+//! The session index: which events belong to each session, kept as runs of event
+//! sequence numbers instead of a per-row B-tree on `events`.
+//!
+//! An index on `events (session_id, ts)` has one hot leaf page per active session, so
+//! every write dirtied (and often split) a page per session: with 200 active sessions it
+//! cost more than the rest of the insert together. Here the writer notes each committed
+//! event's `seq` in memory (the tail); the fold writes the tail as one `session_runs` row
+//! per session (the sequence numbers varint-encoded) and moves the `marks` row
+//! `sessions` to the last `seq` it covers, in the fold's transaction. After a crash the
+//! store rebuilds the runs of events past that mark when it opens. Readers take the tail
+//! of a session first and the stored runs after, so an event folded in between is seen
+//! twice (and counted once), never missed.
+
+use hashbrown::{HashMap, HashSet};
+use sqlx::{Row, SqliteConnection};
+
+use crate::codec::{get_varint, put_varint};
+use crate::error::{Error, Result};
+
+/// The `marks` row holding the last `seq` whose session runs are stored.
+const MARK: &str = "sessions";
+
+/// Events read per statement while rebuilding runs at open.
+const CATCH_UP_CHUNK: i64 = 50_000;
+
+/// Sequence numbers of one session's events, with their time span.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    /// Ascending.
+    pub(crate) seqs: Vec<i64>,
+    /// Smallest event time (µs).
+    pub(crate) min_ts: i64,
+    /// Largest event time (µs).
+    pub(crate) max_ts: i64,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run { seqs: Vec::new(), min_ts: i64::MAX, max_ts: i64::MIN }
+    }
+
+    fn push(&mut self, seq: i64, ts: i64) {
+        self.seqs.push(seq);
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+    }
+}
+
+/// Committed events not yet in `session_runs`, by session.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    runs: HashMap<Box<str>, Run>,
+}
+
+impl Tail {
+    /// Notes a committed event of `session` (seqs ascending across calls).
+    pub(crate) fn push(&mut self, session: &str, seq: i64, ts: i64) {
+        match self.runs.get_mut(session) {
+            Some(run) => run.push(seq, ts),
+            None => {
+                let mut run = Run::new();
+                run.push(seq, ts);
+                self.runs.insert(session.into(), run);
+            }
+        }
+    }
+
+    /// The unfolded run of a session.
+    pub(crate) fn run(&self, session: &str) -> Option<Run> {
+        self.runs.get(session).cloned()
+    }
+
+    /// Forgets everything noted (after a fold committed it).
+    pub(crate) fn clear(&mut self) {
+        self.runs.clear();
+    }
+
+    /// The rows a fold writes: (session, run) sorted by session.
+    pub(crate) fn rows(&self) -> Vec<(&str, &Run)> {
+        let mut rows: Vec<(&str, &Run)> = self.runs.iter().map(|(s, r)| (&**s, r)).collect();
+        rows.sort_unstable_by_key(|(s, _)| *s);
+        rows
+    }
+}
+
+/// Ascending sequence numbers as varint deltas.
+pub(crate) fn encode_seqs(seqs: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len() * 2 + 2);
+    let mut previous = 0i64;
+    for &seq in seqs {
+        put_varint(&mut out, u64::try_from(seq - previous).unwrap_or(0));
+        previous = seq;
+    }
+    out
+}
+
+/// Decodes [`encode_seqs`] output.
+pub(crate) fn decode_seqs(mut bytes: &[u8]) -> Result<Vec<i64>> {
+    let mut seqs = Vec::with_capacity(bytes.len());
+    let mut previous = 0i64;
+    while !bytes.is_empty() {
+        let delta = get_varint(&mut bytes)
+            .and_then(|d| i64::try_from(d).ok())
+            .ok_or_else(|| Error::Corrupt("a session run does not decode".into()))?;
+        previous =
+            previous.checked_add(delta).ok_or_else(|| Error::Corrupt("a session run overflows".into()))?;
+        seqs.push(previous);
+    }
+    Ok(seqs)
+}
+
+/// Writes `rows` as session runs and moves the mark to `through`, inside the caller's
+/// transaction.
+pub(crate) async fn write_runs(
+    conn: &mut SqliteConnection,
+    rows: &[(&str, &Run)],
+    through: i64,
+) -> Result<()> {
+    let write_err = |e| Error::sqlx("writing session runs", e);
+    for (session, run) in rows {
+        let Some(last) = run.seqs.last() else { continue };
+        sqlx::query(
+            "INSERT OR REPLACE INTO session_runs (session_id, last_seq, min_ts, max_ts, seqs) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(*session)
+        .bind(*last)
+        .bind(run.min_ts)
+        .bind(run.max_ts)
+        .bind(encode_seqs(&run.seqs))
+        .execute(&mut *conn)
+        .await
+        .map_err(write_err)?;
+    }
+    sqlx::query("INSERT OR REPLACE INTO marks (name, seq) VALUES (?1, ?2)")
+        .bind(MARK)
+        .bind(through)
+        .execute(&mut *conn)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+/// The last `seq` whose runs are stored (0 when none are).
+pub(crate) async fn mark(conn: &mut SqliteConnection) -> Result<i64> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM marks WHERE name = ?1")
+        .bind(MARK)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| Error::sqlx("reading the session mark", e))?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Stores the runs of events past the mark (left by a crash, or every event of a
+/// database made before session runs existed); returns the mark, now the last stored
+/// event's `seq` if that is higher.
+pub(crate) async fn catch_up(conn: &mut SqliteConnection) -> Result<i64> {
+    let from = mark(conn).await?;
+    let read_err = |e| Error::sqlx("rebuilding session runs", e);
+    let mut tail = Tail::default();
+    let mut after = from;
+    loop {
+        let rows = sqlx::query("SELECT seq, ts, session_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .bind(after)
+            .bind(CATCH_UP_CHUNK)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(read_err)?;
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(read_err)?;
+            let ts: i64 = row.try_get(1).map_err(read_err)?;
+            if let Some(session) = row.try_get::<Option<&str>, _>(2).map_err(read_err)? {
+                tail.push(session, seq, ts);
+            }
+            after = seq;
+        }
+        if i64::try_from(rows.len()).unwrap_or(0) < CATCH_UP_CHUNK {
+            break;
+        }
+    }
+    if after > from {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(read_err)?;
+        write_runs(&mut tx, &tail.rows(), after).await?;
+        tx.commit().await.map_err(read_err)?;
+        tracing::info!(from, through = after, sessions = tail.runs.len(), "sqlite session runs rebuilt");
+    }
+    Ok(after.max(from))
+}
+
+/// Drops runs whose every event is older than `cutoff` (µs), inside the caller's
+/// transaction or on its own.
+pub(crate) async fn drop_before(conn: &mut SqliteConnection, cutoff: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM session_runs WHERE max_ts < ?1")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::sqlx("deleting expired session runs", e))?
+        .rows_affected())
+}
+
+/// The stored runs of a session, decoded: (max_ts, seqs).
+pub(crate) async fn stored_runs(readers: &sqlx::SqlitePool, session: &str) -> Result<Vec<(i64, Vec<i64>)>> {
+    let read_err = |e| Error::sqlx("reading session runs", e);
+    let rows = sqlx::query("SELECT max_ts, seqs FROM session_runs WHERE session_id = ?1")
+        .bind(session)
+        .fetch_all(readers)
+        .await
+        .map_err(read_err)?;
+    rows.iter()
+        .map(|row| {
+            let max_ts: i64 = row.try_get(0).map_err(read_err)?;
+            let seqs: &[u8] = row.try_get(1).map_err(read_err)?;
+            Ok((max_ts, decode_seqs(seqs)?))
+        })
+        .collect()
+}
+
+/// Keeps the first sighting of each seq (a run read from the tail and again from the
+/// table after a fold).
+pub(crate) fn unseen(seen: &mut HashSet<i64>, seqs: Vec<i64>) -> Vec<i64> {
+    seqs.into_iter().filter(|s| seen.insert(*s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seqs_round_trip() {
+        let seqs = vec![1, 2, 3, 300, 301, 1_000_000, 1_000_128, i64::from(u32::MAX) * 4];
+        assert_eq!(decode_seqs(&encode_seqs(&seqs)).unwrap(), seqs);
+        assert_eq!(decode_seqs(&encode_seqs(&[])).unwrap(), Vec::<i64>::new());
+        assert!(decode_seqs(&[0x80]).is_err(), "a truncated varint is an error");
+    }
+
+    #[test]
+    fn tail_groups_by_session_and_sorts_rows() {
+        let mut tail = Tail::default();
+        tail.push("b", 1, 50);
+        tail.push("a", 2, 10);
+        tail.push("b", 3, 40);
+        let rows = tail.rows();
+        assert_eq!(rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(), ["a", "b"]);
+        let b = tail.run("b").unwrap();
+        assert_eq!((b.seqs.as_slice(), b.min_ts, b.max_ts), (&[1, 3][..], 40, 50));
+        tail.clear();
+        assert!(tail.rows().is_empty() && tail.run("b").is_none());
+    }
+}
