@@ -123,6 +123,18 @@ impl RollupCell {
         }
     }
 
+    /// Counts one event given its rolled-up values, by index of [`ROLLUP_FIELDS`] (what
+    /// [`RollupCell::add`] reads from the payload; a store rebuilding cells from stored
+    /// columns has them without the payload).
+    pub fn add_values(&mut self, values: &[Option<f64>; ROLLUP_FIELDS.len()]) {
+        self.count += 1;
+        for (slot, value) in self.fields.iter_mut().zip(values) {
+            if let Some(value) = value {
+                slot.get_or_insert_with(Default::default).add(*value);
+            }
+        }
+    }
+
     /// Adds another cell.
     pub fn merge(&mut self, other: &RollupCell) {
         self.count += other.count;

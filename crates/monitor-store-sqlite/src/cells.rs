@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use monitor_core::event::{Event, EventType, Source};
 use monitor_core::query::{Aggregation, Aggregator, Dimension, Query};
@@ -54,13 +54,15 @@ type LevelTotals = BTreeMap<Timestamp, [RollupCell; TYPE_COUNT]>;
 /// threads (below it, a thread costs more than it saves).
 pub(crate) const PARALLEL_EVENTS: usize = 512;
 
+/// Held cells of one level changed since the last fold: (bucket, key id).
+type LevelDirty = HashSet<(Timestamp, u32)>;
+
 /// Counts `events` (with their key ids) into one level's held cells and totals, for
-/// the buckets at or after `floor`.
+/// the buckets at or after `floor`, noting each changed cell in `dirty`.
 fn add_to_level(
     slot: usize,
     floor: Timestamp,
-    cells: &mut LevelCells,
-    totals: &mut LevelTotals,
+    (cells, totals, dirty): (&mut LevelCells, &mut LevelTotals, &mut LevelDirty),
     events: &[&Event],
     keys: &[u32],
 ) {
@@ -70,6 +72,7 @@ fn add_to_level(
         if bucket >= floor {
             totals.entry(bucket).or_default()[type_slot(event.event_type())].add(event);
             cells.entry(bucket).or_default().entry(*key).or_default().add(event);
+            dirty.insert((bucket, *key));
         }
     }
 }
@@ -86,6 +89,8 @@ pub(crate) struct CellIndex {
     /// that filter and group by nothing but `type` (a dashboard's headline charts, error
     /// counts) with one cell per type and bucket.
     totals: [LevelTotals; 3],
+    /// Per level, the held cells changed since the last fold.
+    dirty: [LevelDirty; 3],
     /// Per level: every cell with a bucket at or after this is held.
     floor: [Timestamp; 3],
 }
@@ -95,7 +100,14 @@ impl CellIndex {
     pub(crate) fn new(keys: Vec<RollupKey>, floor: [Timestamp; 3]) -> Self {
         let ids =
             keys.iter().enumerate().filter_map(|(i, k)| Some((k.clone(), u32::try_from(i).ok()?))).collect();
-        CellIndex { keys, ids, levels: Default::default(), totals: Default::default(), floor }
+        CellIndex {
+            keys,
+            ids,
+            levels: Default::default(),
+            totals: Default::default(),
+            dirty: Default::default(),
+            floor,
+        }
     }
 
     /// The id of a key, if it has one.
@@ -166,10 +178,11 @@ impl CellIndex {
         let floor = self.floor;
         let [five, hour, day] = &mut self.levels;
         let [five_totals, hour_totals, day_totals] = &mut self.totals;
-        let mut fine = move || add_to_level(0, floor[0], five, five_totals, events, keys);
+        let [five_dirty, hour_dirty, day_dirty] = &mut self.dirty;
+        let mut fine = move || add_to_level(0, floor[0], (five, five_totals, five_dirty), events, keys);
         let mut coarse = move || {
-            add_to_level(1, floor[1], hour, hour_totals, events, keys);
-            add_to_level(2, floor[2], day, day_totals, events, keys);
+            add_to_level(1, floor[1], (hour, hour_totals, hour_dirty), events, keys);
+            add_to_level(2, floor[2], (day, day_totals, day_dirty), events, keys);
         };
         if events.len() < PARALLEL_EVENTS {
             fine();
@@ -179,6 +192,28 @@ impl CellIndex {
                 scope.spawn(fine);
                 coarse();
             });
+        }
+    }
+
+    /// Copies of the held cells changed since the last fold, per level slot.
+    pub(crate) fn dirty_cells(&self) -> [Vec<(Timestamp, u32, RollupCell)>; 3] {
+        std::array::from_fn(|slot| {
+            self.dirty[slot]
+                .iter()
+                .filter_map(|&(bucket, key)| Some((bucket, key, self.cell(slot, bucket, key)?.clone())))
+                .collect()
+        })
+    }
+
+    /// Whether any held cell changed since the last fold.
+    pub(crate) fn has_dirty(&self) -> bool {
+        self.dirty.iter().any(|d| !d.is_empty())
+    }
+
+    /// Forgets which cells changed (a fold wrote them).
+    pub(crate) fn clear_dirty(&mut self) {
+        for dirty in &mut self.dirty {
+            dirty.clear();
         }
     }
 
@@ -266,6 +301,7 @@ impl CellIndex {
         }
         let kept_totals = self.totals[slot].split_off(&cutoff);
         self.totals[slot] = kept_totals;
+        self.dirty[slot].retain(|(bucket, _)| *bucket >= cutoff);
         let kept = self.levels[slot].split_off(&cutoff);
         let dropped = std::mem::replace(&mut self.levels[slot], kept);
         dropped.values().map(|cells| cells.len() as u64).sum()

@@ -258,7 +258,10 @@ pub(crate) type Delta = (usize, Timestamp, u32, RollupCell);
 
 /// Encodes a write's rollup deltas into one journal blob: per delta the slot, the
 /// zigzag bucket, the key id and the cell (count; a field mask; per field present its
-/// count, sum, min and max as little-endian f64 and its encoded sketch).
+/// count, sum, min and max as little-endian f64 and its encoded sketch). Schema 1 wrote
+/// these to `rollup_journal`; now only the replay of such a journal at open reads them
+/// (and tests write them).
+#[cfg(test)]
 pub(crate) fn encode_deltas<'a>(
     deltas: impl Iterator<Item = (usize, Timestamp, u32, &'a RollupCell)>,
 ) -> Vec<u8> {

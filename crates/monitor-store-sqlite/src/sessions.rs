@@ -6,10 +6,10 @@
 //! cost more than the rest of the insert together. Here the writer notes each committed
 //! event's `seq` in memory (the tail); the fold writes the tail as one `session_runs` row
 //! per session (the sequence numbers varint-encoded) and moves the `marks` row
-//! `sessions` to the last `seq` it covers, in the fold's transaction. After a crash the
-//! store rebuilds the runs of events past that mark when it opens. Readers take the tail
-//! of a session first and the stored runs after, so an event folded in between is seen
-//! twice (and counted once), never missed.
+//! `folded` to the last `seq` it covers, in the fold's transaction. After a crash the
+//! store rebuilds the runs of events past that mark when it opens (`replay_after_mark`
+//! in the store). Readers take the tail of a session first and the stored runs after,
+//! so an event folded in between is seen twice (and counted once), never missed.
 
 use hashbrown::{HashMap, HashSet};
 use sqlx::{Row, SqliteConnection};
@@ -17,11 +17,9 @@ use sqlx::{Row, SqliteConnection};
 use crate::codec::{get_varint, put_varint};
 use crate::error::{Error, Result};
 
-/// The `marks` row holding the last `seq` whose session runs are stored.
-const MARK: &str = "sessions";
-
-/// Events read per statement while rebuilding runs at open.
-const CATCH_UP_CHUNK: i64 = 50_000;
+/// The `marks` row holding the last `seq` whose session runs are stored and whose
+/// rollups are in the tables.
+pub(crate) const FOLDED: &str = "folded";
 
 /// Sequence numbers of one session's events, with their time span.
 #[derive(Clone, Debug)]
@@ -35,11 +33,11 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Run { seqs: Vec::new(), min_ts: i64::MAX, max_ts: i64::MIN }
     }
 
-    fn push(&mut self, seq: i64, ts: i64) {
+    pub(crate) fn push(&mut self, seq: i64, ts: i64) {
         self.seqs.push(seq);
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
@@ -109,14 +107,8 @@ pub(crate) fn decode_seqs(mut bytes: &[u8]) -> Result<Vec<i64>> {
     Ok(seqs)
 }
 
-/// Writes `rows` as session runs and moves the mark to `through`, inside the caller's
-/// transaction.
-pub(crate) async fn write_runs(
-    conn: &mut SqliteConnection,
-    rows: &[(&str, &Run)],
-    through: i64,
-) -> Result<()> {
-    let write_err = |e| Error::sqlx("writing session runs", e);
+/// Writes `rows` as session runs, inside the caller's transaction.
+pub(crate) async fn write_runs(conn: &mut SqliteConnection, rows: &[(&str, &Run)]) -> Result<()> {
     for (session, run) in rows {
         let Some(last) = run.seqs.last() else { continue };
         sqlx::query(
@@ -130,61 +122,56 @@ pub(crate) async fn write_runs(
         .bind(encode_seqs(&run.seqs))
         .execute(&mut *conn)
         .await
-        .map_err(write_err)?;
+        .map_err(|e| Error::sqlx("writing session runs", e))?;
     }
-    sqlx::query("INSERT OR REPLACE INTO marks (name, seq) VALUES (?1, ?2)")
-        .bind(MARK)
-        .bind(through)
-        .execute(&mut *conn)
-        .await
-        .map_err(write_err)?;
     Ok(())
 }
 
-/// The last `seq` whose runs are stored (0 when none are).
-pub(crate) async fn mark(conn: &mut SqliteConnection) -> Result<i64> {
-    let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM marks WHERE name = ?1")
-        .bind(MARK)
+/// The `seq` of a mark, `None` when it was never written.
+pub(crate) async fn read_mark(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>> {
+    sqlx::query_scalar("SELECT seq FROM marks WHERE name = ?1")
+        .bind(name)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(|e| Error::sqlx("reading the session mark", e))?;
-    Ok(seq.unwrap_or(0))
+        .map_err(|e| Error::sqlx("reading a mark", e))
 }
 
-/// Stores the runs of events past the mark (left by a crash, or every event of a
-/// database made before session runs existed); returns the mark, now the last stored
-/// event's `seq` if that is higher.
-pub(crate) async fn catch_up(conn: &mut SqliteConnection) -> Result<i64> {
-    let from = mark(conn).await?;
-    let read_err = |e| Error::sqlx("rebuilding session runs", e);
-    let mut tail = Tail::default();
-    let mut after = from;
-    loop {
-        let rows = sqlx::query("SELECT seq, ts, session_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            .bind(after)
-            .bind(CATCH_UP_CHUNK)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(read_err)?;
-        for row in &rows {
-            let seq: i64 = row.try_get(0).map_err(read_err)?;
-            let ts: i64 = row.try_get(1).map_err(read_err)?;
-            if let Some(session) = row.try_get::<Option<&str>, _>(2).map_err(read_err)? {
-                tail.push(session, seq, ts);
-            }
-            after = seq;
-        }
-        if i64::try_from(rows.len()).unwrap_or(0) < CATCH_UP_CHUNK {
-            break;
-        }
+/// Sets a mark, inside the caller's transaction.
+pub(crate) async fn write_mark(conn: &mut SqliteConnection, name: &str, seq: i64) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO marks (name, seq) VALUES (?1, ?2)")
+        .bind(name)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::sqlx("writing a mark", e))?;
+    Ok(())
+}
+
+/// Per-event late masks as a `rollup_late` entry: `seq` varint deltas (ascending) and
+/// a mask byte each.
+pub(crate) fn encode_late(entries: &[(i64, u8)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 3);
+    let mut previous = 0i64;
+    for &(seq, mask) in entries {
+        put_varint(&mut out, u64::try_from(seq - previous).unwrap_or(0));
+        out.push(mask);
+        previous = seq;
     }
-    if after > from {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(read_err)?;
-        write_runs(&mut tx, &tail.rows(), after).await?;
-        tx.commit().await.map_err(read_err)?;
-        tracing::info!(from, through = after, sessions = tail.runs.len(), "sqlite session runs rebuilt");
+    out
+}
+
+/// Decodes [`encode_late`] output into `into`.
+pub(crate) fn decode_late(mut bytes: &[u8], into: &mut HashMap<i64, u8>) -> Result<()> {
+    let corrupt = || Error::Corrupt("a rollup_late entry does not decode".into());
+    let mut previous = 0i64;
+    while !bytes.is_empty() {
+        let delta = get_varint(&mut bytes).and_then(|d| i64::try_from(d).ok()).ok_or_else(corrupt)?;
+        let (&mask, rest) = bytes.split_first().ok_or_else(corrupt)?;
+        bytes = rest;
+        previous = previous.checked_add(delta).ok_or_else(corrupt)?;
+        *into.entry(previous).or_default() |= mask;
     }
-    Ok(after.max(from))
+    Ok(())
 }
 
 /// Drops runs whose every event is older than `cutoff` (µs), inside the caller's
@@ -231,6 +218,16 @@ mod tests {
         assert_eq!(decode_seqs(&encode_seqs(&seqs)).unwrap(), seqs);
         assert_eq!(decode_seqs(&encode_seqs(&[])).unwrap(), Vec::<i64>::new());
         assert!(decode_seqs(&[0x80]).is_err(), "a truncated varint is an error");
+    }
+
+    #[test]
+    fn late_entries_round_trip() {
+        let entries = [(5, 1u8), (6, 7), (900, 3)];
+        let mut decoded = HashMap::new();
+        decode_late(&encode_late(&entries), &mut decoded).unwrap();
+        assert_eq!(decoded.len(), 3);
+        assert_eq!((decoded[&5], decoded[&6], decoded[&900]), (1, 7, 3));
+        assert!(decode_late(&[5], &mut decoded).is_err(), "a seq without its mask");
     }
 
     #[test]

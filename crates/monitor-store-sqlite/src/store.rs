@@ -33,7 +33,7 @@ use crate::accumulate::{CellMerger, Grouping};
 use crate::cells::{CellIndex, PARALLEL_EVENTS, TABLES, level_slot, slot_step};
 use crate::codec::{
     Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, Statement, StatementTexts, cell_columns,
-    chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, encode_deltas, push_cell, push_key,
+    chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, push_cell, push_key,
 };
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{Error, Result, primary_code};
@@ -62,8 +62,8 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 /// How often the writer folds the rollup journal into the rollup tables.
 const FOLD_EVERY: Duration = Duration::from_secs(10);
 
-/// Journal rows after which the writer folds regardless of time.
-const FOLD_AFTER_ROWS: usize = 1_024;
+/// Writes after which the writer folds regardless of time.
+const FOLD_AFTER_WRITES: usize = 1_024;
 
 /// How often the writer moves the in-memory rollup window forward.
 const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -76,15 +76,14 @@ struct Writer {
     conn: SqliteConnection,
     texts: StatementTexts,
     floors_checked: Option<Instant>,
-    /// Held cells changed since the last fold (their deltas are in the journal).
-    dirty: HashSet<(usize, Timestamp, u32)>,
-    /// Journal rows written since the last fold.
-    journal_rows: usize,
+    /// Writes since the last fold.
+    writes_since_fold: usize,
     folded_at: Instant,
     /// The `seq` the next inserted event gets (assigned here, so never reused).
     next_seq: i64,
-    /// The last `seq` whose session runs are stored (the `sessions` mark).
-    sessions_through: i64,
+    /// The `folded` mark: events up to this `seq` have their session runs stored and
+    /// their rollups in the tables.
+    folded_through: i64,
 }
 
 /// The background WAL checkpointer: wakes after commits and copies the WAL into the
@@ -230,7 +229,7 @@ impl SqliteStore {
             source => Error::Migrate { path: path.clone(), source },
         })?;
         replay_journal(&mut conn).await?;
-        let sessions_through = crate::sessions::catch_up(&mut conn).await?;
+        let folded_through = replay_after_mark(&mut conn).await?;
         let cells = load_cells(&mut conn, &config).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers)
@@ -261,11 +260,10 @@ impl SqliteStore {
                 conn,
                 texts: StatementTexts::default(),
                 floors_checked: Some(Instant::now()),
-                dirty: HashSet::new(),
-                journal_rows: 0,
+                writes_since_fold: 0,
                 folded_at: Instant::now(),
-                next_seq: sessions_through + 1,
-                sessions_through,
+                next_seq: folded_through + 1,
+                folded_through,
             }),
             readers,
             cells: RwLock::new(cells),
@@ -338,24 +336,23 @@ impl SqliteStore {
     }
 
     /// Writes the held value of every cell changed since the last fold into the rollup
-    /// tables, empties the journal and stores the session runs of the events written
-    /// since, in one transaction (writer held).
+    /// tables, stores the session runs of the events written since, empties
+    /// `rollup_late` and moves the `folded` mark to the last event written, in one
+    /// transaction (writer held).
     async fn fold(&self, writer: &mut Writer) -> Result<()> {
         let through = writer.next_seq - 1;
-        if writer.journal_rows == 0 && writer.dirty.is_empty() && writer.sessions_through == through {
+        if writer.writes_since_fold == 0
+            && writer.folded_through == through
+            && !self.cells_read()?.has_dirty()
+        {
             writer.folded_at = Instant::now();
             return Ok(());
         }
         let started = Instant::now();
-        let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
-        {
-            let cells = self.cells_read()?;
-            for &(slot, bucket, key) in &writer.dirty {
-                if let Some(cell) = cells.cell(slot, bucket, key) {
-                    rows[slot].push((bucket, key, cell.clone()));
-                }
-            }
-        }
+        let rows = self.cells_read()?.dirty_cells();
+        // Copied out: the tail's guard does not cross an await.
+        let runs: Vec<(String, crate::sessions::Run)> =
+            self.sessions_lock()?.rows().into_iter().map(|(s, r)| (s.to_owned(), r.clone())).collect();
         let Writer { conn, texts, .. } = writer;
         let mut tx =
             conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| Error::sqlx("beginning a fold", e))?;
@@ -375,30 +372,22 @@ impl SqliteStore {
                     .map_err(|e| Error::sqlx("folding rollups", e))?;
             }
         }
-        sqlx::query("DELETE FROM rollup_journal")
+        sqlx::query("DELETE FROM rollup_late")
             .execute(&mut *tx)
             .await
             .map_err(|e| Error::sqlx("folding rollups", e))?;
-        {
-            // The tail only grows under the writer, which this holds: what is written
-            // here is what the clear below forgets.
-            // Copied out first: the guard does not cross an await.
-            let copied: Vec<(String, crate::sessions::Run)> = {
-                let tail = self.sessions_lock()?;
-                tail.rows().into_iter().map(|(s, r)| (s.to_owned(), r.clone())).collect()
-            };
-            let rows: Vec<(&str, &crate::sessions::Run)> =
-                copied.iter().map(|(s, r)| (s.as_str(), r)).collect();
-            crate::sessions::write_runs(&mut tx, &rows, through).await?;
-        }
+        let runs: Vec<(&str, &crate::sessions::Run)> = runs.iter().map(|(s, r)| (s.as_str(), r)).collect();
+        crate::sessions::write_runs(&mut tx, &runs).await?;
+        crate::sessions::write_mark(&mut tx, crate::sessions::FOLDED, through).await?;
         tx.commit().await.map_err(|e| Error::sqlx("committing a fold", e))?;
+        // Nothing was written meanwhile (the writer is held): what was folded is forgotten.
+        self.cells_write()?.clear_dirty();
         self.sessions_lock()?.clear();
-        writer.sessions_through = through;
-        writer.dirty.clear();
-        writer.journal_rows = 0;
+        writer.folded_through = through;
+        writer.writes_since_fold = 0;
         writer.folded_at = Instant::now();
         metrics::histogram!("monitor_store_sqlite_fold_seconds").record(started.elapsed().as_secs_f64());
-        tracing::trace!(cells = written, "sqlite rollup fold");
+        tracing::trace!(cells = written, sessions = runs.len(), "sqlite rollup fold");
         Ok(())
     }
 
@@ -413,17 +402,17 @@ impl SqliteStore {
         }
         let mut guard = self.writer.lock().await;
         self.raise_floors(&mut guard).await?;
-        if guard.journal_rows >= FOLD_AFTER_ROWS || guard.folded_at.elapsed() >= FOLD_EVERY {
+        if guard.writes_since_fold >= FOLD_AFTER_WRITES || guard.folded_at.elapsed() >= FOLD_EVERY {
             self.fold(&mut guard).await?;
         }
-        let Writer { conn, texts, dirty, journal_rows, next_seq, .. } = &mut *guard;
+        let Writer { conn, texts, writes_since_fold, next_seq, .. } = &mut *guard;
         let first_seq = *next_seq;
         // Optimistic first: insert every event with OR IGNORE, and when SQLite inserted
         // them all (the usual case: retries and replays are rare) no id was stored before.
         // Otherwise roll back and insert again knowing which ids are stored already, so
         // that the rollups count only the events that are new.
         let mut known: Option<HashSet<String>> = None;
-        let (mut tx, fresh, computed) = loop {
+        let (mut tx, fresh, keys) = loop {
             let fresh: Vec<&Event> = match &known {
                 None => unique.clone(),
                 Some(stored) => unique.iter().copied().filter(|e| !stored.contains(e.id.as_str())).collect(),
@@ -433,9 +422,9 @@ impl SqliteStore {
             if fresh.is_empty() {
                 break (tx, fresh, None);
             }
-            let (inserted, computed) = self.insert_events(&mut tx, &fresh, first_seq).await?;
+            let (inserted, keys) = self.insert_events(&mut tx, &fresh, first_seq).await?;
             if inserted == fresh.len() as u64 {
-                break (tx, fresh, Some(computed));
+                break (tx, fresh, Some(keys));
             }
             tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
             if known.is_some() {
@@ -449,27 +438,10 @@ impl SqliteStore {
         };
         summary.duplicates += events.len() - summary.duplicates - fresh.len();
         summary.inserted = fresh.len();
-        // Rollup deltas of the inserted events. Held cells (at or after the floor) get
-        // their deltas as one journal row; cells below the floor (late data) are merged
-        // into their table rows right here.
-        let Some(BatchRollups { new_keys, levels: deltas, event_keys }) = computed else {
+        let Some(BatchKeys { new_keys, event_keys }) = keys else {
             tx.rollback().await.map_err(|e| Error::sqlx("ending a write", e))?;
             return Ok(summary);
         };
-        let mut held: Vec<Delta> = Vec::new();
-        let mut stored: Vec<Delta> = Vec::new();
-        {
-            let cells = self.cells_read()?;
-            for (slot, level_deltas) in deltas.into_iter().enumerate() {
-                for ((bucket, key), delta) in level_deltas {
-                    if bucket >= cells.floor(slot) {
-                        held.push((slot, bucket, key, delta));
-                    } else {
-                        stored.push((slot, bucket, key, delta));
-                    }
-                }
-            }
-        }
         if !new_keys.is_empty() {
             let first = {
                 let cells = self.cells_read()?;
@@ -484,19 +456,27 @@ impl SqliteStore {
                 .await
                 .map_err(|e| Error::sqlx("inserting rollup keys", e))?;
         }
-        if !held.is_empty() {
-            let blob =
-                encode_deltas(held.iter().map(|(slot, bucket, key, cell)| (*slot, *bucket, *key, cell)));
-            sqlx::query("INSERT INTO rollup_journal (deltas) VALUES (?1)")
-                .bind(blob)
+        // Held cells (at or after the level's floor) take the events after the commit and
+        // reach the tables at the next fold; after a crash, the replay at open recounts
+        // the events past the `folded` mark. Cells before the floor (late data) are merged
+        // into their table rows right here, and `rollup_late` says so to the replay.
+        let (late_deltas, late_entries) = {
+            let cells = self.cells_read()?;
+            late_parts(&cells, &fresh, &event_keys, first_seq)
+        };
+        if !late_entries.is_empty() {
+            merge_into_tables(&mut tx, texts, &late_deltas).await?;
+            sqlx::query("INSERT INTO rollup_late (first_seq, entries) VALUES (?1, ?2)")
+                .bind(first_seq)
+                .bind(crate::sessions::encode_late(&late_entries))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| Error::sqlx("writing the rollup journal", e))?;
+                .map_err(|e| Error::sqlx("writing late rollups", e))?;
         }
-        merge_into_tables(&mut tx, texts, &stored).await?;
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
         self.checkpointer.wake.notify_one();
         *next_seq = first_seq + i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+        *writes_since_fold += 1;
         {
             let mut tail = self.sessions_lock()?;
             for (seq, event) in (first_seq..).zip(&fresh) {
@@ -506,17 +486,12 @@ impl SqliteStore {
             }
         }
 
-        // Committed: now the in-memory copy follows. Events are added one by one (an
-        // in-place sketch increment each) rather than merging deltas into the held
-        // cells, which would copy every large day or total sketch once per delta; the
-        // lock is released every few thousand events so that queries interleave.
+        // Committed: now the in-memory copy follows, event by event (an in-place
+        // increment each); the lock is released every few thousand events so that
+        // queries interleave.
         self.cells_write()?.push_keys(new_keys);
         for (events, keys) in fresh.chunks(4_096).zip(event_keys.chunks(4_096)) {
             self.cells_write()?.add_events(events, keys);
-        }
-        dirty.extend(held.iter().map(|(slot, bucket, key, _)| (*slot, *bucket, *key)));
-        if !held.is_empty() {
-            *journal_rows += 1;
         }
         drop(guard);
         metrics::counter!("monitor_store_sqlite_events_inserted_total").increment(summary.inserted as u64);
@@ -527,29 +502,28 @@ impl SqliteStore {
     }
 
     /// Inserts `fresh` (ids unique within it) into `events` with `INSERT OR IGNORE`
-    /// straight on the writer's handle (see [`crate::direct`]) and returns how many rows
-    /// SQLite inserted and the batch's rollup deltas. A batch of at least
-    /// [`PARALLEL_EVENTS`] has its deltas computed on a second thread while this one
-    /// inserts.
+    /// straight on the writer's handle (see [`crate::direct`]), from `seq` `first_seq`
+    /// on, and returns how many rows SQLite inserted and the events' rollup key ids. A
+    /// batch of at least [`PARALLEL_EVENTS`] has its key ids found on a second thread
+    /// while this one inserts.
     async fn insert_events(
         &self,
         conn: &mut SqliteConnection,
         fresh: &[&Event],
         first_seq: i64,
-    ) -> Result<(u64, BatchRollups)> {
+    ) -> Result<(u64, BatchKeys)> {
         let mut handle = conn.lock_handle().await.map_err(|e| Error::sqlx("locking the writer", e))?;
         let raw = handle.as_raw_handle();
         let cells = self.cells_read()?;
         if fresh.len() < PARALLEL_EVENTS {
-            let deltas = rollup_deltas(&cells, fresh);
-            return Ok((crate::direct::insert_events(raw, fresh, first_seq)?, deltas));
+            let keys = batch_keys(&cells, fresh);
+            return Ok((crate::direct::insert_events(raw, fresh, first_seq)?, keys));
         }
         std::thread::scope(|scope| {
-            let deltas = scope.spawn(|| rollup_deltas(&cells, fresh));
+            let keys = scope.spawn(|| batch_keys(&cells, fresh));
             let inserted = crate::direct::insert_events(raw, fresh, first_seq);
-            let deltas =
-                deltas.join().map_err(|_| Error::Corrupt("computing rollup deltas panicked".into()))?;
-            Ok((inserted?, deltas))
+            let keys = keys.join().map_err(|_| Error::Corrupt("finding rollup keys panicked".into()))?;
+            Ok((inserted?, keys))
         })
     }
 
@@ -818,11 +792,14 @@ impl SqliteStore {
         let raw_cutoff = self.config.retention.cutoff(Aggregation::Raw, now);
         loop {
             let mut writer = self.writer.lock().await;
+            // Only folded events go: the replay at open recounts the others from their rows.
+            let folded = writer.folded_through;
             let removed = sqlx::query(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ?1 LIMIT ?2)",
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ?1 AND seq <= ?3 LIMIT ?2)",
             )
             .bind(raw_cutoff.as_micros())
             .bind(i64::try_from(RETENTION_CHUNK).unwrap_or(i64::MAX))
+            .bind(folded)
             .execute(&mut writer.conn)
             .await
             .map_err(|e| Error::sqlx("deleting expired events", e))?
@@ -875,29 +852,22 @@ async fn stored_ids(conn: &mut SqliteConnection, events: &[&Event]) -> Result<Ha
 /// Borrowed rollup dimensions of an event, to group a batch without allocating per event.
 type BorrowedKey<'a> = (Source, EventType, Option<&'a str>, Option<AgentType>, Option<&'a str>);
 
-/// Rollup deltas of a batch per level slot, keyed by (bucket, key id), the keys that
-/// need new ids (in id order, after the index's current keys) and each event's key id.
-fn rollup_deltas(cells: &CellIndex, events: &[&Event]) -> BatchRollups {
-    let step5 = slot_step(0);
-    let mut fine: HashMap<(Timestamp, BorrowedKey<'_>), RollupCell> = HashMap::new();
-    for event in events {
-        let key: BorrowedKey<'_> = (
-            event.source,
-            event.event_type(),
-            event.project_id.as_deref(),
-            event.agent_type,
-            event.operation(),
-        );
-        fine.entry((event.timestamp.floor_to(step5), key)).or_default().add(event);
-    }
-    let mut new_keys: Vec<RollupKey> = Vec::new();
-    let mut new_ids: HashMap<BorrowedKey<'_>, u32> = HashMap::new();
+/// The rollup dimensions of an event, borrowed.
+fn borrowed_key(event: &Event) -> BorrowedKey<'_> {
+    (event.source, event.event_type(), event.project_id.as_deref(), event.agent_type, event.operation())
+}
+
+/// The rollup key id of each event of a batch, assigning the next ids (after the
+/// index's current keys) to keys seen for the first time.
+fn batch_keys(cells: &CellIndex, events: &[&Event]) -> BatchKeys {
     let base = u32::try_from(cells.key_count()).unwrap_or(u32::MAX);
-    let mut levels: [HashMap<(Timestamp, u32), RollupCell>; 3] = Default::default();
-    for ((bucket, borrowed), cell) in fine {
-        let id = match new_ids.get(&borrowed) {
-            Some(id) => *id,
-            None => {
+    let mut new_keys: Vec<RollupKey> = Vec::new();
+    let mut ids: HashMap<BorrowedKey<'_>, u32> = HashMap::new();
+    let event_keys = events
+        .iter()
+        .map(|event| {
+            let borrowed = borrowed_key(event);
+            *ids.entry(borrowed).or_insert_with(|| {
                 let key = RollupKey {
                     source: borrowed.0,
                     event_type: borrowed.1,
@@ -905,47 +875,50 @@ fn rollup_deltas(cells: &CellIndex, events: &[&Event]) -> BatchRollups {
                     agent_type: borrowed.3,
                     operation: borrowed.4.map(str::to_owned),
                 };
-                let id = match cells.key_id(&key) {
-                    Some(id) => id,
-                    None => {
-                        let id = base + u32::try_from(new_keys.len()).unwrap_or(u32::MAX);
-                        new_keys.push(key);
-                        id
-                    }
-                };
-                new_ids.insert(borrowed, id);
-                id
-            }
-        };
-        for (slot, level) in levels.iter_mut().enumerate().skip(1) {
-            level.entry((bucket.floor_to(slot_step(slot)), id)).or_default().merge(&cell);
-        }
-        levels[0].insert((bucket, id), cell);
-    }
-    let event_keys = events
-        .iter()
-        .map(|event| {
-            let key: BorrowedKey<'_> = (
-                event.source,
-                event.event_type(),
-                event.project_id.as_deref(),
-                event.agent_type,
-                event.operation(),
-            );
-            new_ids.get(&key).copied().unwrap_or(u32::MAX)
+                cells.key_id(&key).unwrap_or_else(|| {
+                    let id = base + u32::try_from(new_keys.len()).unwrap_or(u32::MAX);
+                    new_keys.push(key);
+                    id
+                })
+            })
         })
         .collect();
-    BatchRollups { new_keys, levels, event_keys }
+    BatchKeys { new_keys, event_keys }
 }
 
-/// What a batch does to the rollups.
-struct BatchRollups {
+/// The rollup key ids of a batch.
+struct BatchKeys {
     /// Keys seen for the first time, in the order of their new ids.
     new_keys: Vec<RollupKey>,
-    /// Per level slot, the delta of each touched (bucket, key id).
-    levels: [HashMap<(Timestamp, u32), RollupCell>; 3],
     /// The key id of each event, by position in the batch.
     event_keys: Vec<u32>,
+}
+
+/// The parts of a batch (events from `seq` `first_seq` on) whose cells lie before the
+/// in-memory window: their deltas, and per such event its `seq` and a mask of the levels
+/// concerned (bit `slot`).
+fn late_parts(
+    cells: &CellIndex,
+    events: &[&Event],
+    keys: &[u32],
+    first_seq: i64,
+) -> (Vec<Delta>, Vec<(i64, u8)>) {
+    let mut deltas: HashMap<(usize, Timestamp, u32), RollupCell> = HashMap::new();
+    let mut entries = Vec::new();
+    for ((seq, event), key) in (first_seq..).zip(events).zip(keys) {
+        let mut mask = 0u8;
+        for slot in 0..LEVELS.len() {
+            let bucket = event.timestamp.floor_to(slot_step(slot));
+            if bucket < cells.floor(slot) {
+                mask |= 1 << slot;
+                deltas.entry((slot, bucket, *key)).or_default().add(event);
+            }
+        }
+        if mask != 0 {
+            entries.push((seq, mask));
+        }
+    }
+    (deltas.into_iter().map(|((slot, bucket, key), cell)| (slot, bucket, key, cell)).collect(), entries)
 }
 
 /// The columns a grouped raw aggregation groups by: always `type` (it decides where the
@@ -1208,6 +1181,124 @@ async fn replay_journal(conn: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
+/// Events read per statement by [`replay_after_mark`].
+const REPLAY_CHUNK: i64 = 20_000;
+
+/// Brings the tables up to every stored event, before anything is read: the events
+/// past the `folded` mark (written after the last fold by a store that was not closed)
+/// get their session runs, and their rollups are merged into the tables except the
+/// levels `rollup_late` says are there already. A file without the mark (made before
+/// schema 2: its rollups are whole once [`replay_journal`] ran) gets the runs of all its
+/// events. Returns the mark, now past every stored event.
+async fn replay_after_mark(conn: &mut SqliteConnection) -> Result<i64> {
+    let read_err = |e| Error::sqlx("replaying events past the fold", e);
+    let started = Instant::now();
+    let mark = crate::sessions::read_mark(conn, crate::sessions::FOLDED).await?;
+    let mut late: HashMap<i64, u8> = HashMap::new();
+    for row in sqlx::query("SELECT entries FROM rollup_late").fetch_all(&mut *conn).await.map_err(read_err)? {
+        let entries: &[u8] = row.try_get(0).map_err(read_err)?;
+        crate::sessions::decode_late(entries, &mut late)?;
+    }
+    let mut keys: HashMap<RollupKey, u32> = HashMap::new();
+    for row in sqlx::query("SELECT key_id, source, type, project_id, agent_type, operation FROM rollup_keys")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(read_err)?
+    {
+        let id: i64 = row.try_get(0).map_err(read_err)?;
+        let id = u32::try_from(id).map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
+        keys.insert(decode_key(&row, 1)?, id);
+    }
+    let key_count = keys.len();
+    let mut new_keys: Vec<RollupKey> = Vec::new();
+    let mut deltas: HashMap<(usize, Timestamp, u32), RollupCell> = HashMap::new();
+    let mut tail = crate::sessions::Tail::default();
+    let from = mark.unwrap_or(0);
+    let mut after = from;
+    // The rollup key's columns in `rollup_keys` order (for `decode_key`), then the
+    // session, then the rolled-up values: no payload JSON is parsed.
+    let sql = format!(
+        "SELECT seq, ts, source, type, project_id, agent_type, operation, session_id, {} \
+         FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        FIELD_COLUMNS.join(", ")
+    );
+    loop {
+        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(after)
+            .bind(REPLAY_CHUNK)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(read_err)?;
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(read_err)?;
+            let ts: i64 = row.try_get(1).map_err(read_err)?;
+            after = seq;
+            if let Some(session) = row.try_get::<Option<&str>, _>(7).map_err(read_err)? {
+                tail.push(session, seq, ts);
+            }
+            if mark.is_none() {
+                continue;
+            }
+            let key = decode_key(row, 2)?;
+            let id = match keys.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(key_count + new_keys.len()).unwrap_or(u32::MAX);
+                    keys.insert(key.clone(), id);
+                    new_keys.push(key);
+                    id
+                }
+            };
+            let mut values = [None; FIELD_COLUMNS.len()];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.try_get::<Option<f64>, _>(8 + i).map_err(read_err)?;
+            }
+            let merged = late.get(&seq).copied().unwrap_or(0);
+            for slot in 0..LEVELS.len() {
+                if merged & (1 << slot) == 0 {
+                    let bucket = Timestamp::from_micros(ts).floor_to(slot_step(slot));
+                    deltas.entry((slot, bucket, id)).or_default().add_values(&values);
+                }
+            }
+        }
+        if i64::try_from(rows.len()).unwrap_or(0) < REPLAY_CHUNK {
+            break;
+        }
+    }
+    if mark.is_some() && after == from && late.is_empty() {
+        return Ok(from);
+    }
+    let read_for = started.elapsed();
+    let mut texts = StatementTexts::default();
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(read_err)?;
+    if !new_keys.is_empty() {
+        let mut args = SqliteArguments::default();
+        for (i, key) in new_keys.iter().enumerate() {
+            push_key(&mut args, u32::try_from(key_count + i).unwrap_or(u32::MAX), key)?;
+        }
+        sqlx::query_with(AssertSqlSafe(texts.get(Statement::Keys, new_keys.len())), args)
+            .execute(&mut *tx)
+            .await
+            .map_err(read_err)?;
+    }
+    let deltas: Vec<Delta> =
+        deltas.into_iter().map(|((slot, bucket, key), cell)| (slot, bucket, key, cell)).collect();
+    merge_into_tables(&mut tx, &mut texts, &deltas).await?;
+    crate::sessions::write_runs(&mut tx, &tail.rows()).await?;
+    sqlx::query("DELETE FROM rollup_late").execute(&mut *tx).await.map_err(read_err)?;
+    crate::sessions::write_mark(&mut tx, crate::sessions::FOLDED, after).await?;
+    tx.commit().await.map_err(read_err)?;
+    tracing::info!(
+        from,
+        through = after,
+        cells = deltas.len(),
+        read_ms = read_for.as_millis(),
+        total_ms = started.elapsed().as_millis(),
+        "sqlite events past the fold replayed"
+    );
+    Ok(after)
+}
+
 async fn check_application(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
     let found: i64 = sqlx::query_scalar("PRAGMA application_id")
         .fetch_one(&mut *conn)
@@ -1394,5 +1485,60 @@ impl Store for SqliteStore {
 
     async fn session_events(&self, session_id: &str, limit: usize) -> monitor_core::Result<Vec<Event>> {
         Ok(self.read_session(session_id, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_core::store::conformance::{T0, dataset, reference};
+    use monitor_core::time::MICROS_PER_DAY;
+
+    use super::*;
+
+    /// A file of schema 1 left by a crash: rollups partly in `rollup_journal`, no
+    /// `folded` mark. Opening it folds the journal once and counts no event again.
+    #[tokio::test]
+    async fn a_schema_one_journal_is_folded_and_no_event_counted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SqliteConfig { rollup_memory: 0, ..SqliteConfig::at(dir.path().join("m.db")) };
+        let events = dataset();
+        let store = SqliteStore::open(config.clone()).await.unwrap();
+        store.write(&events).await.unwrap();
+        store.close().await.unwrap();
+
+        let options = SqliteConnectOptions::new().filename(&config.path);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let sql = format!("SELECT bucket, key_id, {} FROM rollup_5m", cell_columns());
+        let mut deltas = Vec::new();
+        for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap() {
+            let bucket = Timestamp::from_micros(row.try_get(0).unwrap());
+            let key = u32::try_from(row.try_get::<i64, _>(1).unwrap()).unwrap();
+            deltas.push((0usize, bucket, key, decode_cell(&row, 2).unwrap()));
+        }
+        assert!(!deltas.is_empty());
+        let blob = crate::codec::encode_deltas(deltas.iter().map(|(s, b, k, c)| (*s, *b, *k, c)));
+        sqlx::query("DELETE FROM rollup_5m").execute(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO rollup_journal (deltas) VALUES (?1)")
+            .bind(blob)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM marks").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(config).await.unwrap();
+        for aggregation in [Aggregation::FiveMinutes, Aggregation::Hour, Aggregation::Day] {
+            let query =
+                Query::new(T0.add_micros(-MICROS_PER_DAY), T0.add_micros(2 * MICROS_PER_DAY), aggregation)
+                    .field("duration");
+            let answer = store.query(&query).await.unwrap();
+            let expected = reference(&events, &query);
+            assert_eq!(
+                answer.points().iter().map(|p| (p.timestamp, p.count, p.sum)).collect::<Vec<_>>(),
+                expected.iter().map(|p| (p.timestamp, p.count, p.sum)).collect::<Vec<_>>(),
+                "{aggregation}"
+            );
+        }
+        store.close().await.unwrap();
     }
 }

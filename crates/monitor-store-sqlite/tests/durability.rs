@@ -83,6 +83,15 @@ async fn reopen_keeps_raw_events_and_every_rollup_level_with_rollups_in_tables()
     reopen_keeps_everything(0).await;
 }
 
+/// The memory window starts two hours into the dataset: five-minute and hour cells
+/// before that are late (merged into the tables by the write, and noted in
+/// `rollup_late`), day cells are held; a crash must leave neither counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_keeps_raw_events_and_every_rollup_level_with_late_and_held_cells_mixed() {
+    let now = monitor_core::Timestamp::now();
+    reopen_keeps_everything(now.as_micros() - T0.as_micros() - 2 * MICROS_PER_HOUR).await;
+}
+
 #[tokio::test]
 async fn a_file_that_is_not_sqlite_is_refused_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
