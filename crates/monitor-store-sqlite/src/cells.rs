@@ -278,7 +278,7 @@ impl CellIndex {
     }
 
     /// Raises the floor of a slot to `floor` (never lowers it), dropping cells below.
-    /// The caller folds the rollup journal first: cells below the floor are read from
+    /// The caller folds first: cells below the floor are read from
     /// the tables only.
     pub(crate) fn raise_floor(&mut self, slot: usize, floor: Timestamp) {
         if floor > self.floor[slot] {

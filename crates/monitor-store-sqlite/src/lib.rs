@@ -4,8 +4,9 @@
 //! through sqlx (SQLite bundled, so nothing needs installing). Writes go through one
 //! writer connection in batched transactions with multi-row statements; reads use a pool
 //! of reader connections that never block the writer. Rollups at 5 min, 1 h and 1 d are
-//! maintained in the same transaction as the raw rows, and recent rollup cells are also
-//! kept in memory so that dashboards' aggregations need no SQL at all.
+//! kept in memory for recent buckets (so dashboards' aggregations need no SQL at all)
+//! and folded into their tables every few seconds; after a crash they are recounted
+//! from the raw rows written since the last fold.
 //!
 //! ```no_run
 //! use monitor_store_sqlite::{SqliteConfig, SqliteStore};
@@ -23,6 +24,8 @@
 //! - `accumulate`: merging many rollup cells per bucket and group at once.
 //! - `cells`: the in-memory copy of recent rollup cells and the key dictionary.
 //! - `codec`: rows ⇄ events and rollup cells, multi-row statement texts.
+//! - `direct`: the event insert on the writer's own SQLite handle.
+//! - `sessions`: the session index as runs of event sequence numbers, and the marks.
 //! - `migrations/`: the schema, embedded with `sqlx::migrate!`.
 
 mod accumulate;

@@ -12,7 +12,7 @@
 //! so an event folded in between is seen twice (and counted once), never missed.
 
 use hashbrown::{HashMap, HashSet};
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::codec::{get_varint, put_varint};
 use crate::error::{Error, Result};
@@ -183,23 +183,6 @@ pub(crate) async fn drop_before(conn: &mut SqliteConnection, cutoff: i64) -> Res
         .await
         .map_err(|e| Error::sqlx("deleting expired session runs", e))?
         .rows_affected())
-}
-
-/// The stored runs of a session, decoded: (max_ts, seqs).
-pub(crate) async fn stored_runs(readers: &sqlx::SqlitePool, session: &str) -> Result<Vec<(i64, Vec<i64>)>> {
-    let read_err = |e| Error::sqlx("reading session runs", e);
-    let rows = sqlx::query("SELECT max_ts, seqs FROM session_runs WHERE session_id = ?1")
-        .bind(session)
-        .fetch_all(readers)
-        .await
-        .map_err(read_err)?;
-    rows.iter()
-        .map(|row| {
-            let max_ts: i64 = row.try_get(0).map_err(read_err)?;
-            let seqs: &[u8] = row.try_get(1).map_err(read_err)?;
-            Ok((max_ts, decode_seqs(seqs)?))
-        })
-        .collect()
 }
 
 /// Keeps the first sighting of each seq (a run read from the tail and again from the

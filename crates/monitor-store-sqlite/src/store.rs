@@ -59,7 +59,7 @@ const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the checkpointer lets commits gather before a checkpoint.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 
-/// How often the writer folds the rollup journal into the rollup tables.
+/// How often the writer folds held cells and session runs into the tables.
 const FOLD_EVERY: Duration = Duration::from_secs(10);
 
 /// Writes after which the writer folds regardless of time.
@@ -317,7 +317,7 @@ impl SqliteStore {
     }
 
     /// Moves the in-memory window forward (writer held, so no write is mid-flight),
-    /// folding the journal first so that no unfolded delta falls below a floor.
+    /// folding first so that no unfolded held cell falls below a floor.
     async fn raise_floors(&self, writer: &mut Writer) -> Result<()> {
         if writer.floors_checked.is_some_and(|at| at.elapsed() < FLOOR_CHECK_EVERY) {
             return Ok(());
@@ -534,44 +534,65 @@ impl SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let read_err = |e| Error::sqlx("reading session runs", e);
+        let mut seen = HashSet::new();
+        let mut kept: Vec<(i64, i64, Event)> = Vec::new();
         // The tail first: a fold between the two reads leaves its runs in the table.
+        // Reading it ahead of its turn only adds candidates; the stored runs then come
+        // newest first, so the stop below stays right.
         let tail = self.sessions_lock()?.run(session_id);
-        let mut runs = crate::sessions::stored_runs(&self.readers, session_id).await?;
         if let Some(tail) = tail {
-            runs.push((tail.max_ts, tail.seqs));
+            self.keep_session_run(session_id, tail.seqs, limit, &mut seen, &mut kept).await?;
         }
-        runs.sort_unstable_by_key(|(max_ts, _)| std::cmp::Reverse(*max_ts));
+        let mut runs =
+            sqlx::query("SELECT max_ts, seqs FROM session_runs WHERE session_id = ?1 ORDER BY max_ts DESC")
+                .bind(session_id)
+                .fetch(&self.readers);
+        while let Some(row) = runs.try_next().await.map_err(read_err)? {
+            let max_ts: i64 = row.try_get(0).map_err(read_err)?;
+            if kept.len() >= limit && kept.last().is_some_and(|(ts, _, _)| max_ts < *ts) {
+                break;
+            }
+            let seqs = crate::sessions::decode_seqs(row.try_get::<&[u8], _>(1).map_err(read_err)?)?;
+            self.keep_session_run(session_id, seqs, limit, &mut seen, &mut kept).await?;
+        }
+        Ok(kept.into_iter().map(|(_, _, event)| event).collect())
+    }
+
+    /// Reads the events of one run not `seen` before into `kept`, which stays the newest
+    /// `limit` (by time, then `seq`), newest first.
+    async fn keep_session_run(
+        &self,
+        session_id: &str,
+        seqs: Vec<i64>,
+        limit: usize,
+        seen: &mut HashSet<i64>,
+        kept: &mut Vec<(i64, i64, Event)>,
+    ) -> Result<()> {
+        let seqs = crate::sessions::unseen(seen, seqs);
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let read_err = |e| Error::sqlx("reading session events", e);
         let sql = format!(
             "SELECT {EVENT_READ_COLUMNS}, seq FROM events \
              WHERE seq IN (SELECT value FROM json_each(?1)) AND session_id = ?2"
         );
-        let mut seen = HashSet::new();
-        let mut kept: Vec<(i64, i64, Event)> = Vec::new();
-        for (max_ts, seqs) in runs {
-            if kept.len() >= limit && kept.last().is_some_and(|(ts, _, _)| max_ts < *ts) {
-                break;
-            }
-            let seqs = crate::sessions::unseen(&mut seen, seqs);
-            if seqs.is_empty() {
-                continue;
-            }
-            let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
-            let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(list)
-                .bind(session_id)
-                .fetch_all(&self.readers)
-                .await
-                .map_err(|e| Error::sqlx("reading session events", e))?;
-            for row in &rows {
-                let seq: i64 =
-                    row.try_get(SESSION_SEQ_COLUMN).map_err(|e| Error::sqlx("reading session events", e))?;
-                let event = decode_event(row, 0)?;
-                kept.push((event.timestamp.as_micros(), seq, event));
-            }
-            kept.sort_unstable_by_key(|(ts, seq, _)| std::cmp::Reverse((*ts, *seq)));
-            kept.truncate(limit);
+        let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(list)
+            .bind(session_id)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(read_err)?;
+        for row in &rows {
+            let seq: i64 = row.try_get(SESSION_SEQ_COLUMN).map_err(read_err)?;
+            let event = decode_event(row, 0)?;
+            kept.push((event.timestamp.as_micros(), seq, event));
         }
-        Ok(kept.into_iter().map(|(_, _, event)| event).collect())
+        kept.sort_unstable_by_key(|(ts, seq, _)| std::cmp::Reverse((*ts, *seq)));
+        kept.truncate(limit);
+        Ok(())
     }
 
     async fn run_query(&self, query: &Query) -> Result<QueryResult> {
@@ -1119,22 +1140,60 @@ async fn merge_into_tables(
     for (slot, bucket, key, delta) in deltas {
         merged.entry((*slot, *bucket, *key)).or_default().merge(delta);
     }
-    let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+    let mut by_slot: [HashMap<(Timestamp, u32), RollupCell>; 3] = Default::default();
     for ((slot, bucket, key), delta) in merged {
-        let sql =
-            format!("SELECT {} FROM {} WHERE bucket = ?1 AND key_id = ?2", cell_columns(), TABLES[slot]);
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(bucket.as_micros())
-            .bind(i64::from(key))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|e| Error::sqlx("reading a rollup row", e))?;
-        let mut full = match row {
-            Some(row) => decode_cell(&row, 0)?,
-            None => RollupCell::default(),
+        by_slot[slot].insert((bucket, key), delta);
+    }
+    let mut rows: [Vec<(Timestamp, u32, RollupCell)>; 3] = Default::default();
+    for (slot, deltas) in by_slot.into_iter().enumerate() {
+        let (Some(first), Some(last)) = (deltas.keys().map(|k| k.0).min(), deltas.keys().map(|k| k.0).max())
+        else {
+            continue;
         };
-        full.merge(&delta);
-        rows[slot].push((bucket, key, full));
+        let buckets: HashSet<Timestamp> = deltas.keys().map(|k| k.0).collect();
+        let span = (last.as_micros() - first.as_micros()) / slot_step(slot) + 1;
+        let mut deltas = deltas;
+        if deltas.len() >= BULK_MERGE_CELLS && i64::try_from(buckets.len()).unwrap_or(0) * 2 >= span {
+            // Many cells over densely covered buckets (a replay): one range scan reads
+            // the stored rows instead of a lookup per cell.
+            let sql = format!(
+                "SELECT bucket, key_id, {} FROM {} WHERE bucket >= ?1 AND bucket <= ?2",
+                cell_columns(),
+                TABLES[slot]
+            );
+            let mut stored = sqlx::query(AssertSqlSafe(sql))
+                .bind(first.as_micros())
+                .bind(last.as_micros())
+                .fetch(&mut *conn);
+            let read_err = |e| Error::sqlx("reading rollup rows", e);
+            while let Some(row) = stored.try_next().await.map_err(read_err)? {
+                let bucket = Timestamp::from_micros(row.try_get(0).map_err(read_err)?);
+                let key = u32::try_from(row.try_get::<i64, _>(1).map_err(read_err)?)
+                    .map_err(|_| Error::Corrupt("rollup key id out of range".into()))?;
+                if let Some(delta) = deltas.get_mut(&(bucket, key)) {
+                    // Merging is commutative: the stored cell goes into the delta.
+                    delta.merge(&decode_cell(&row, 2)?);
+                }
+            }
+            rows[slot] = deltas.drain().map(|((bucket, key), cell)| (bucket, key, cell)).collect();
+            continue;
+        }
+        for ((bucket, key), delta) in deltas.drain() {
+            let sql =
+                format!("SELECT {} FROM {} WHERE bucket = ?1 AND key_id = ?2", cell_columns(), TABLES[slot]);
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(bucket.as_micros())
+                .bind(i64::from(key))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| Error::sqlx("reading a rollup row", e))?;
+            let mut full = match row {
+                Some(row) => decode_cell(&row, 0)?,
+                None => RollupCell::default(),
+            };
+            full.merge(&delta);
+            rows[slot].push((bucket, key, full));
+        }
     }
     for (slot, level_rows) in rows.iter().enumerate() {
         let mut offset = 0;
@@ -1153,8 +1212,8 @@ async fn merge_into_tables(
     Ok(())
 }
 
-/// Folds a journal left by a store that was not closed (a crash, a kill) into the
-/// rollup tables, before they are loaded.
+/// Folds a schema-1 `rollup_journal` left by a store that was not closed (a crash, a
+/// kill) into the rollup tables, before they are loaded.
 async fn replay_journal(conn: &mut SqliteConnection) -> Result<()> {
     let rows = sqlx::query("SELECT deltas FROM rollup_journal ORDER BY seq")
         .fetch_all(&mut *conn)
@@ -1180,6 +1239,10 @@ async fn replay_journal(conn: &mut SqliteConnection) -> Result<()> {
     tracing::info!(entries = rows.len(), cells = deltas.len(), "sqlite rollup journal replayed");
     Ok(())
 }
+
+/// Cells of one level from which [`merge_into_tables`] reads the stored rows with one
+/// range scan (when their buckets cover the range densely) instead of one lookup each.
+const BULK_MERGE_CELLS: usize = 256;
 
 /// Events read per statement by [`replay_after_mark`].
 const REPLAY_CHUNK: i64 = 20_000;
@@ -1494,6 +1557,60 @@ mod tests {
     use monitor_core::time::MICROS_PER_DAY;
 
     use super::*;
+
+    /// Rows read back from a rollup table: (bucket, key) → (count, duration sum).
+    async fn table(conn: &mut SqliteConnection, slot: usize) -> HashMap<(i64, i64), (i64, f64)> {
+        let sql = format!("SELECT bucket, key_id, count, duration_sum FROM {}", TABLES[slot]);
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get::<Option<f64>, _>(3).unwrap_or(0.0))))
+            .collect()
+    }
+
+    /// Both ways of reading the stored rows (a lookup per cell; one range scan for many
+    /// cells over dense buckets) add deltas to what is stored.
+    #[tokio::test]
+    async fn merging_into_tables_adds_to_stored_rows_cell_by_cell_and_in_bulk() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SqliteConfig::at(dir.path().join("m.db"));
+        SqliteStore::open(config.clone()).await.unwrap().close().await.unwrap();
+        let options = SqliteConnectOptions::new().filename(&config.path);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let mut texts = StatementTexts::default();
+        let event = dataset()[0].clone();
+        let cell = |n: usize| {
+            let mut cell = RollupCell::default();
+            for _ in 0..n {
+                cell.add(&event);
+            }
+            cell
+        };
+        let step = slot_step(0);
+        let at = |i: i64| T0.add_micros(i * step);
+        // A few cells, one lookup each: stored as given.
+        let few: Vec<Delta> = (0..10).map(|i| (0, at(i), 1, cell(1))).collect();
+        merge_into_tables(&mut conn, &mut texts, &few).await.unwrap();
+        // Many cells over 100 consecutive buckets × 4 keys, overlapping the first ten.
+        let many: Vec<Delta> =
+            (0..100).flat_map(|i| (0..4).map(move |k| (i, k))).map(|(i, k)| (0, at(i), k, cell(2))).collect();
+        assert!(many.len() >= BULK_MERGE_CELLS);
+        merge_into_tables(&mut conn, &mut texts, &many).await.unwrap();
+        let rows = table(&mut conn, 0).await;
+        assert_eq!(rows.len(), 400);
+        let duration = event.payload.rollup_value(0).unwrap();
+        for i in 0..100 {
+            for k in 0..4 {
+                let expected = if k == 1 && i < 10 { 3 } else { 2 };
+                let (count, sum) = rows[&(at(i).as_micros(), k)];
+                assert_eq!(count, expected, "bucket {i} key {k}");
+                assert!((sum - duration * f64::from(u32::try_from(expected).unwrap())).abs() < 1e-9);
+            }
+        }
+        conn.close().await.unwrap();
+    }
 
     /// A file of schema 1 left by a crash: rollups partly in `rollup_journal`, no
     /// `folded` mark. Opening it folds the journal once and counts no event again.
