@@ -8,14 +8,14 @@
 -- runs of events past the `sessions` mark when it opens (all of them, the first time).
 DROP INDEX events_session_ts;
 
--- Per session and fold, the `seq` of its events (ascending, varint deltas) and their
--- time span; `last_seq` is the run's last `seq`.
+-- Per session and fold, its events' `seq` (ascending) and time as varint deltas (see
+-- src/sessions.rs) and their time span; `last_seq` is the run's last `seq`.
 CREATE TABLE session_runs (
     session_id TEXT    NOT NULL,
     last_seq   INTEGER NOT NULL,
     min_ts     INTEGER NOT NULL,
     max_ts     INTEGER NOT NULL,
-    seqs       BLOB    NOT NULL,
+    entries    BLOB    NOT NULL,
     PRIMARY KEY (session_id, last_seq)
 ) WITHOUT ROWID;
 

@@ -4,8 +4,8 @@
 //! An index on `events (session_id, ts)` has one hot leaf page per active session, so
 //! every write dirtied (and often split) a page per session: with 200 active sessions it
 //! cost more than the rest of the insert together. Here the writer notes each committed
-//! event's `seq` in memory (the tail); the fold writes the tail as one `session_runs` row
-//! per session (the sequence numbers varint-encoded) and moves the `marks` row
+//! event's `seq` and time in memory (the tail); the fold writes the tail as one
+//! `session_runs` row per session (varint-encoded) and moves the `marks` row
 //! `folded` to the last `seq` it covers, in the fold's transaction. After a crash the
 //! store rebuilds the runs of events past that mark when it opens (`replay_after_mark`
 //! in the store). Readers take the tail of a session first and the stored runs after,
@@ -21,11 +21,11 @@ use crate::error::{Error, Result};
 /// rollups are in the tables.
 pub(crate) const FOLDED: &str = "folded";
 
-/// Sequence numbers of one session's events, with their time span.
+/// One session's events by (`seq`, time in µs), with their time span.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
-    /// Ascending.
-    pub(crate) seqs: Vec<i64>,
+    /// `seq` ascending.
+    pub(crate) entries: Vec<(i64, i64)>,
     /// Smallest event time (µs).
     pub(crate) min_ts: i64,
     /// Largest event time (µs).
@@ -34,11 +34,11 @@ pub(crate) struct Run {
 
 impl Run {
     pub(crate) fn new() -> Self {
-        Run { seqs: Vec::new(), min_ts: i64::MAX, max_ts: i64::MIN }
+        Run { entries: Vec::new(), min_ts: i64::MAX, max_ts: i64::MIN }
     }
 
     pub(crate) fn push(&mut self, seq: i64, ts: i64) {
-        self.seqs.push(seq);
+        self.entries.push((seq, ts));
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
     }
@@ -81,45 +81,58 @@ impl Tail {
     }
 }
 
-/// Ascending sequence numbers as varint deltas.
-pub(crate) fn encode_seqs(seqs: &[i64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(seqs.len() * 2 + 2);
-    let mut previous = 0i64;
-    for &seq in seqs {
-        put_varint(&mut out, u64::try_from(seq - previous).unwrap_or(0));
-        previous = seq;
+/// Run entries as varints: per entry the `seq` delta (ascending) and the zigzag time
+/// delta (times need not ascend: late events).
+pub(crate) fn encode_entries(entries: &[(i64, i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 5 + 2);
+    let (mut seq0, mut ts0) = (0i64, 0i64);
+    for &(seq, ts) in entries {
+        put_varint(&mut out, u64::try_from(seq - seq0).unwrap_or(0));
+        put_varint(&mut out, zigzag(ts.wrapping_sub(ts0)));
+        (seq0, ts0) = (seq, ts);
     }
     out
 }
 
-/// Decodes [`encode_seqs`] output.
-pub(crate) fn decode_seqs(mut bytes: &[u8]) -> Result<Vec<i64>> {
-    let mut seqs = Vec::with_capacity(bytes.len());
-    let mut previous = 0i64;
+/// Decodes [`encode_entries`] output.
+pub(crate) fn decode_entries(mut bytes: &[u8]) -> Result<Vec<(i64, i64)>> {
+    let corrupt = || Error::Corrupt("a session run does not decode".into());
+    let mut entries = Vec::with_capacity(bytes.len() / 4);
+    let (mut seq, mut ts) = (0i64, 0i64);
     while !bytes.is_empty() {
-        let delta = get_varint(&mut bytes)
-            .and_then(|d| i64::try_from(d).ok())
-            .ok_or_else(|| Error::Corrupt("a session run does not decode".into()))?;
-        previous =
-            previous.checked_add(delta).ok_or_else(|| Error::Corrupt("a session run overflows".into()))?;
-        seqs.push(previous);
+        let delta = get_varint(&mut bytes).and_then(|d| i64::try_from(d).ok()).ok_or_else(corrupt)?;
+        seq = seq.checked_add(delta).ok_or_else(corrupt)?;
+        ts = ts.wrapping_add(unzigzag(get_varint(&mut bytes).ok_or_else(corrupt)?));
+        entries.push((seq, ts));
     }
-    Ok(seqs)
+    Ok(entries)
+}
+
+fn zigzag(v: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let encoded = ((v << 1) ^ (v >> 63)) as u64;
+    encoded
+}
+
+fn unzigzag(v: u64) -> i64 {
+    #[allow(clippy::cast_possible_wrap)]
+    let decoded = ((v >> 1) as i64) ^ -((v & 1) as i64);
+    decoded
 }
 
 /// Writes `rows` as session runs, inside the caller's transaction.
 pub(crate) async fn write_runs(conn: &mut SqliteConnection, rows: &[(&str, &Run)]) -> Result<()> {
     for (session, run) in rows {
-        let Some(last) = run.seqs.last() else { continue };
+        let Some(&(last, _)) = run.entries.last() else { continue };
         sqlx::query(
-            "INSERT OR REPLACE INTO session_runs (session_id, last_seq, min_ts, max_ts, seqs) \
+            "INSERT OR REPLACE INTO session_runs (session_id, last_seq, min_ts, max_ts, entries) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .bind(*session)
-        .bind(*last)
+        .bind(last)
         .bind(run.min_ts)
         .bind(run.max_ts)
-        .bind(encode_seqs(&run.seqs))
+        .bind(encode_entries(&run.entries))
         .execute(&mut *conn)
         .await
         .map_err(|e| Error::sqlx("writing session runs", e))?;
@@ -185,10 +198,17 @@ pub(crate) async fn drop_before(conn: &mut SqliteConnection, cutoff: i64) -> Res
         .rows_affected())
 }
 
-/// Keeps the first sighting of each seq (a run read from the tail and again from the
-/// table after a fold).
-pub(crate) fn unseen(seen: &mut HashSet<i64>, seqs: Vec<i64>) -> Vec<i64> {
-    seqs.into_iter().filter(|s| seen.insert(*s)).collect()
+/// Adds the entries of a run not `seen` before to `kept` as (time, `seq`), keeping the
+/// newest `limit` (by time, then `seq`), newest first.
+pub(crate) fn keep_newest(
+    entries: &[(i64, i64)],
+    limit: usize,
+    seen: &mut HashSet<i64>,
+    kept: &mut Vec<(i64, i64)>,
+) {
+    kept.extend(entries.iter().filter(|(seq, _)| seen.insert(*seq)).map(|&(seq, ts)| (ts, seq)));
+    kept.sort_unstable_by_key(|entry| std::cmp::Reverse(*entry));
+    kept.truncate(limit);
 }
 
 #[cfg(test)]
@@ -196,11 +216,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seqs_round_trip() {
-        let seqs = vec![1, 2, 3, 300, 301, 1_000_000, 1_000_128, i64::from(u32::MAX) * 4];
-        assert_eq!(decode_seqs(&encode_seqs(&seqs)).unwrap(), seqs);
-        assert_eq!(decode_seqs(&encode_seqs(&[])).unwrap(), Vec::<i64>::new());
-        assert!(decode_seqs(&[0x80]).is_err(), "a truncated varint is an error");
+    fn entries_round_trip() {
+        let entries = vec![
+            (1, 1_767_571_200_000_000),
+            (2, 1_767_571_200_000_001),
+            (300, 1_700_000_000_000_000),
+            (1_000_000, 1_767_571_300_000_000),
+            (i64::from(u32::MAX) * 4, -5),
+        ];
+        assert_eq!(decode_entries(&encode_entries(&entries)).unwrap(), entries);
+        assert_eq!(decode_entries(&encode_entries(&[])).unwrap(), Vec::<(i64, i64)>::new());
+        assert!(decode_entries(&[0x80]).is_err(), "a truncated varint is an error");
+        assert!(decode_entries(&[0x05]).is_err(), "a seq without its time");
+    }
+
+    #[test]
+    fn keep_newest_keeps_the_newest_by_time_then_seq_and_skips_seen() {
+        let mut seen = HashSet::new();
+        let mut kept = Vec::new();
+        keep_newest(&[(1, 10), (2, 30), (3, 20)], 2, &mut seen, &mut kept);
+        assert_eq!(kept, [(30, 2), (20, 3)]);
+        keep_newest(&[(2, 30), (4, 20), (5, 5)], 2, &mut seen, &mut kept);
+        assert_eq!(kept, [(30, 2), (20, 4)], "seq 2 again is not counted twice; ties by seq");
     }
 
     #[test]
@@ -222,7 +259,7 @@ mod tests {
         let rows = tail.rows();
         assert_eq!(rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(), ["a", "b"]);
         let b = tail.run("b").unwrap();
-        assert_eq!((b.seqs.as_slice(), b.min_ts, b.max_ts), (&[1, 3][..], 40, 50));
+        assert_eq!((b.entries.as_slice(), b.min_ts, b.max_ts), (&[(1, 50), (3, 40)][..], 40, 50));
         tail.clear();
         assert!(tail.rows().is_empty() && tail.run("b").is_none());
     }

@@ -527,57 +527,49 @@ impl SqliteStore {
         })
     }
 
-    /// The latest `limit` events of a session, newest first (by time, then `seq`): its
-    /// runs newest first, each run's events read by `seq`, until the next run ends before
-    /// the oldest event kept.
+    /// The latest `limit` events of a session, newest first (by time, then `seq`): the
+    /// newest `limit` entries of its runs (which carry each event's time), read newest
+    /// run first until the next run ends before the oldest entry kept, then those events
+    /// by `seq`. An entry whose event retention removed is older than every event still
+    /// stored, so leaving it out leaves the answer right.
     async fn read_session(&self, session_id: &str, limit: usize) -> Result<Vec<Event>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let read_err = |e| Error::sqlx("reading session runs", e);
         let mut seen = HashSet::new();
-        let mut kept: Vec<(i64, i64, Event)> = Vec::new();
+        let mut kept: Vec<(i64, i64)> = Vec::new();
         // The tail first: a fold between the two reads leaves its runs in the table.
         // Reading it ahead of its turn only adds candidates; the stored runs then come
         // newest first, so the stop below stays right.
         let tail = self.sessions_lock()?.run(session_id);
         if let Some(tail) = tail {
-            self.keep_session_run(session_id, tail.seqs, limit, &mut seen, &mut kept).await?;
+            crate::sessions::keep_newest(&tail.entries, limit, &mut seen, &mut kept);
         }
-        let mut runs =
-            sqlx::query("SELECT max_ts, seqs FROM session_runs WHERE session_id = ?1 ORDER BY max_ts DESC")
-                .bind(session_id)
-                .fetch(&self.readers);
-        while let Some(row) = runs.try_next().await.map_err(read_err)? {
-            let max_ts: i64 = row.try_get(0).map_err(read_err)?;
-            if kept.len() >= limit && kept.last().is_some_and(|(ts, _, _)| max_ts < *ts) {
-                break;
+        {
+            let mut runs = sqlx::query(
+                "SELECT max_ts, entries FROM session_runs WHERE session_id = ?1 ORDER BY max_ts DESC",
+            )
+            .bind(session_id)
+            .fetch(&self.readers);
+            while let Some(row) = runs.try_next().await.map_err(read_err)? {
+                let max_ts: i64 = row.try_get(0).map_err(read_err)?;
+                if kept.len() >= limit && kept.last().is_some_and(|(ts, _)| max_ts < *ts) {
+                    break;
+                }
+                let entries = crate::sessions::decode_entries(row.try_get::<&[u8], _>(1).map_err(read_err)?)?;
+                crate::sessions::keep_newest(&entries, limit, &mut seen, &mut kept);
             }
-            let seqs = crate::sessions::decode_seqs(row.try_get::<&[u8], _>(1).map_err(read_err)?)?;
-            self.keep_session_run(session_id, seqs, limit, &mut seen, &mut kept).await?;
         }
-        Ok(kept.into_iter().map(|(_, _, event)| event).collect())
-    }
-
-    /// Reads the events of one run not `seen` before into `kept`, which stays the newest
-    /// `limit` (by time, then `seq`), newest first.
-    async fn keep_session_run(
-        &self,
-        session_id: &str,
-        seqs: Vec<i64>,
-        limit: usize,
-        seen: &mut HashSet<i64>,
-        kept: &mut Vec<(i64, i64, Event)>,
-    ) -> Result<()> {
-        let seqs = crate::sessions::unseen(seen, seqs);
-        if seqs.is_empty() {
-            return Ok(());
+        if kept.is_empty() {
+            return Ok(Vec::new());
         }
         let read_err = |e| Error::sqlx("reading session events", e);
         let sql = format!(
             "SELECT {EVENT_READ_COLUMNS}, seq FROM events \
              WHERE seq IN (SELECT value FROM json_each(?1)) AND session_id = ?2"
         );
+        let seqs: Vec<i64> = kept.iter().map(|(_, seq)| *seq).collect();
         let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(list)
@@ -585,14 +577,12 @@ impl SqliteStore {
             .fetch_all(&self.readers)
             .await
             .map_err(read_err)?;
+        let mut found: HashMap<i64, Event> = HashMap::with_capacity(rows.len());
         for row in &rows {
             let seq: i64 = row.try_get(SESSION_SEQ_COLUMN).map_err(read_err)?;
-            let event = decode_event(row, 0)?;
-            kept.push((event.timestamp.as_micros(), seq, event));
+            found.insert(seq, decode_event(row, 0)?);
         }
-        kept.sort_unstable_by_key(|(ts, seq, _)| std::cmp::Reverse((*ts, *seq)));
-        kept.truncate(limit);
-        Ok(())
+        Ok(seqs.iter().filter_map(|seq| found.remove(seq)).collect())
     }
 
     async fn run_query(&self, query: &Query) -> Result<QueryResult> {
