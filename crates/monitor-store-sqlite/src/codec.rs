@@ -181,19 +181,28 @@ pub(crate) fn decode_key(row: &SqliteRow, first: usize) -> Result<RollupKey> {
     let text = |i: usize| -> Result<Option<String>> {
         row.try_get::<Option<String>, _>(first + i).map_err(|e| Error::sqlx("reading a rollup key", e))
     };
+    key_from_texts(text(0)?.unwrap_or_default(), text(1)?.unwrap_or_default(), text(2)?, text(3)?, text(4)?)
+}
+
+/// A rollup key from its stored texts (source, type, project, agent type, operation).
+pub(crate) fn key_from_texts(
+    source: String,
+    event_type: String,
+    project_id: Option<String>,
+    agent_type: Option<String>,
+    operation: Option<String>,
+) -> Result<RollupKey> {
     let corrupt =
         |what: &str, value: &str| Error::Corrupt(format!("rollup key has unknown {what} `{value}`"));
-    let source = text(0)?.unwrap_or_default();
-    let event_type = text(1)?.unwrap_or_default();
     Ok(RollupKey {
         source: source.parse().map_err(|_| corrupt("source", &source))?,
         event_type: event_type.parse().map_err(|_| corrupt("type", &event_type))?,
-        project_id: text(2)?,
-        agent_type: match text(3)? {
+        project_id,
+        agent_type: match agent_type {
             Some(a) => Some(a.parse().map_err(|_| corrupt("agent type", &a))?),
             None => None,
         },
-        operation: text(4)?,
+        operation,
     })
 }
 

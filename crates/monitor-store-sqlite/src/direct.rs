@@ -13,7 +13,7 @@ use monitor_core::event::{Event, ROLLUP_FIELDS};
 use rusqlite::ffi::sqlite3;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use crate::codec::{EVENT_COLUMNS, EVENT_PARAMS};
+use crate::codec::{EVENT_COLUMNS, EVENT_PARAMS, FIELD_COLUMNS};
 use crate::error::{Error, Result};
 
 /// Runs `f` with a rusqlite view of a SQLite handle that sqlx has locked for the caller.
@@ -79,6 +79,51 @@ pub(crate) fn insert_events(handle: NonNull<sqlite3>, events: &[&Event], first_s
         Ok(inserted)
     })
     .map_err(direct("inserting events"))
+}
+
+/// A rollup key's stored texts: source, type, project, agent type, operation.
+pub(crate) type KeyTexts = (String, String, Option<String>, Option<String>, Option<String>);
+
+/// One stored event as the replay after a crash reads it: no payload JSON, the rolled-up
+/// values from their REAL columns.
+pub(crate) struct ReplayRow {
+    pub(crate) seq: i64,
+    /// µs since the epoch.
+    pub(crate) ts: i64,
+    pub(crate) key: KeyTexts,
+    pub(crate) session: Option<String>,
+    /// By index of [`ROLLUP_FIELDS`].
+    pub(crate) values: [Option<f64>; ROLLUP_FIELDS.len()],
+}
+
+/// Reads up to `limit` events with `seq` past `after`, in `seq` order, on a locked
+/// handle (sqlx's row decoding cost ~8 µs per row here; this is a fraction of it).
+pub(crate) fn events_after(handle: NonNull<sqlite3>, after: i64, limit: i64) -> Result<Vec<ReplayRow>> {
+    let sql = format!(
+        "SELECT seq, ts, source, type, project_id, agent_type, operation, session_id, {} \
+         FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        FIELD_COLUMNS.join(", ")
+    );
+    with_handle(handle, |connection| {
+        let mut statement = connection.prepare(&sql)?;
+        let mut rows = statement.query((after, limit))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = [None; ROLLUP_FIELDS.len()];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.get(8 + i)?;
+            }
+            out.push(ReplayRow {
+                seq: row.get(0)?,
+                ts: row.get(1)?,
+                key: (row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?),
+                session: row.get(7)?,
+                values,
+            });
+        }
+        Ok(out)
+    })
+    .map_err(|source| Error::Direct { context: "reading events past the fold", source })
 }
 
 /// A payload or tags that do not encode as JSON (cannot happen for validated events).

@@ -12,7 +12,7 @@
 //! so an event folded in between is seen twice (and counted once), never missed.
 
 use hashbrown::{HashMap, HashSet};
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection};
 
 use crate::codec::{get_varint, put_varint};
 use crate::error::{Error, Result};
@@ -61,6 +61,11 @@ impl Tail {
                 self.runs.insert(session.into(), run);
             }
         }
+    }
+
+    /// The unfolded entries of a session.
+    pub(crate) fn entries(&self, session: &str) -> Option<&[(i64, i64)]> {
+        self.runs.get(session).map(|run| run.entries.as_slice())
     }
 
     /// The unfolded run of a session.
@@ -187,15 +192,47 @@ pub(crate) fn decode_late(mut bytes: &[u8], into: &mut HashMap<i64, u8>) -> Resu
     Ok(())
 }
 
-/// Drops runs whose every event is older than `cutoff` (µs), inside the caller's
-/// transaction or on its own.
-pub(crate) async fn drop_before(conn: &mut SqliteConnection, cutoff: i64) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM session_runs WHERE max_ts < ?1")
+/// Removes the entries of events older than `cutoff` (µs) from the stored runs, dropping
+/// runs left empty, in one transaction: after retention removed those events (all of
+/// them folded, so all in runs), the runs list exactly the stored events again.
+pub(crate) async fn prune_before(conn: &mut SqliteConnection, cutoff: i64) -> Result<()> {
+    let prune_err = |e| Error::sqlx("pruning session runs", e);
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(prune_err)?;
+    sqlx::query("DELETE FROM session_runs WHERE max_ts < ?1")
         .bind(cutoff)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
-        .map_err(|e| Error::sqlx("deleting expired session runs", e))?
-        .rows_affected())
+        .map_err(prune_err)?;
+    let straddling = sqlx::query("SELECT session_id, last_seq, entries FROM session_runs WHERE min_ts < ?1")
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(prune_err)?;
+    for row in &straddling {
+        let session: &str = row.try_get(0).map_err(prune_err)?;
+        let last_seq: i64 = row.try_get(1).map_err(prune_err)?;
+        let mut run = Run::new();
+        for (seq, ts) in decode_entries(row.try_get::<&[u8], _>(2).map_err(prune_err)?)? {
+            if ts >= cutoff {
+                run.push(seq, ts);
+            }
+        }
+        // Non-empty: the run's newest event is not older than the cutoff.
+        sqlx::query(
+            "UPDATE session_runs SET min_ts = ?3, max_ts = ?4, entries = ?5 \
+             WHERE session_id = ?1 AND last_seq = ?2",
+        )
+        .bind(session)
+        .bind(last_seq)
+        .bind(run.min_ts)
+        .bind(run.max_ts)
+        .bind(encode_entries(&run.entries))
+        .execute(&mut *tx)
+        .await
+        .map_err(prune_err)?;
+    }
+    tx.commit().await.map_err(prune_err)?;
+    Ok(())
 }
 
 /// Adds the entries of a run not `seen` before to `kept` as (time, `seq`), keeping the

@@ -33,7 +33,7 @@ use crate::accumulate::{CellMerger, Grouping};
 use crate::cells::{CellIndex, PARALLEL_EVENTS, TABLES, level_slot, slot_step};
 use crate::codec::{
     Delta, EVENT_READ_COLUMNS, FIELD_COLUMNS, MAX_CELL_ROWS, Statement, StatementTexts, cell_columns,
-    chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, push_cell, push_key,
+    chunk_sizes, decode_cell, decode_deltas, decode_event, decode_key, key_from_texts, push_cell, push_key,
 };
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{Error, Result, primary_code};
@@ -62,8 +62,9 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 /// How often the writer folds held cells and session runs into the tables.
 const FOLD_EVERY: Duration = Duration::from_secs(10);
 
-/// Writes after which the writer folds regardless of time.
-const FOLD_AFTER_WRITES: usize = 1_024;
+/// Events written since the last fold after which the writer folds regardless of time:
+/// bounds what a restart after a crash recounts (a few seconds' work).
+const FOLD_AFTER_EVENTS: i64 = 1_000_000;
 
 /// How often the writer moves the in-memory rollup window forward.
 const FLOOR_CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -76,8 +77,6 @@ struct Writer {
     conn: SqliteConnection,
     texts: StatementTexts,
     floors_checked: Option<Instant>,
-    /// Writes since the last fold.
-    writes_since_fold: usize,
     folded_at: Instant,
     /// The `seq` the next inserted event gets (assigned here, so never reused).
     next_seq: i64,
@@ -260,7 +259,6 @@ impl SqliteStore {
                 conn,
                 texts: StatementTexts::default(),
                 floors_checked: Some(Instant::now()),
-                writes_since_fold: 0,
                 folded_at: Instant::now(),
                 next_seq: folded_through + 1,
                 folded_through,
@@ -341,10 +339,9 @@ impl SqliteStore {
     /// transaction (writer held).
     async fn fold(&self, writer: &mut Writer) -> Result<()> {
         let through = writer.next_seq - 1;
-        if writer.writes_since_fold == 0
-            && writer.folded_through == through
-            && !self.cells_read()?.has_dirty()
-        {
+        // Every write moves `next_seq`, so nothing written since means nothing to fold
+        // (dirty cells aside: a store opened on a file keeps none, but be safe).
+        if writer.folded_through == through && !self.cells_read()?.has_dirty() {
             writer.folded_at = Instant::now();
             return Ok(());
         }
@@ -384,7 +381,6 @@ impl SqliteStore {
         self.cells_write()?.clear_dirty();
         self.sessions_lock()?.clear();
         writer.folded_through = through;
-        writer.writes_since_fold = 0;
         writer.folded_at = Instant::now();
         metrics::histogram!("monitor_store_sqlite_fold_seconds").record(started.elapsed().as_secs_f64());
         tracing::trace!(cells = written, sessions = runs.len(), "sqlite rollup fold");
@@ -402,10 +398,11 @@ impl SqliteStore {
         }
         let mut guard = self.writer.lock().await;
         self.raise_floors(&mut guard).await?;
-        if guard.writes_since_fold >= FOLD_AFTER_WRITES || guard.folded_at.elapsed() >= FOLD_EVERY {
+        let unfolded = guard.next_seq - 1 - guard.folded_through;
+        if unfolded >= FOLD_AFTER_EVENTS || guard.folded_at.elapsed() >= FOLD_EVERY {
             self.fold(&mut guard).await?;
         }
-        let Writer { conn, texts, writes_since_fold, next_seq, .. } = &mut *guard;
+        let Writer { conn, texts, next_seq, .. } = &mut *guard;
         let first_seq = *next_seq;
         // Optimistic first: insert every event with OR IGNORE, and when SQLite inserted
         // them all (the usual case: retries and replays are rare) no id was stored before.
@@ -476,7 +473,6 @@ impl SqliteStore {
         tx.commit().await.map_err(|e| Error::sqlx("committing a write", e))?;
         self.checkpointer.wake.notify_one();
         *next_seq = first_seq + i64::try_from(fresh.len()).unwrap_or(i64::MAX);
-        *writes_since_fold += 1;
         {
             let mut tail = self.sessions_lock()?;
             for (seq, event) in (first_seq..).zip(&fresh) {
@@ -653,10 +649,107 @@ impl SqliteStore {
         })
     }
 
+    /// A raw read filtered by sessions alone, answered from their runs: the runs list
+    /// exactly the stored events (retention prunes them as it deletes), so the total is
+    /// the number of entries in range and only the newest `limit` events are read.
+    async fn raw_session_events(&self, sessions: &[String], query: &Query) -> Result<(Vec<Event>, usize)> {
+        let mut entries = self.session_entries(sessions, query.start, query.end).await?;
+        let total = entries.len();
+        entries.sort_unstable_by_key(|&(seq, ts)| std::cmp::Reverse((ts, seq)));
+        entries.truncate(query.raw_limit());
+        if entries.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let read_err = |e| Error::sqlx("reading session events", e);
+        let sql = format!(
+            "SELECT {EVENT_READ_COLUMNS}, seq FROM events WHERE seq IN (SELECT value FROM json_each(?1))"
+        );
+        let seqs: Vec<i64> = entries.iter().map(|(seq, _)| *seq).collect();
+        let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(list).fetch_all(&self.readers).await.map_err(read_err)?;
+        let mut found: HashMap<i64, Event> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(SESSION_SEQ_COLUMN).map_err(read_err)?;
+            found.insert(seq, decode_event(row, 0)?);
+        }
+        Ok((seqs.iter().filter_map(|seq| found.remove(seq)).collect(), total))
+    }
+
+    /// The WHERE clause of a raw read, `None` when no event can match. A query for
+    /// given sessions reads just their events, by `seq` from their runs (the rowid
+    /// lookups replace a scan of the time range: `events` has no session index).
+    async fn condition(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        filters: &[Filter],
+    ) -> Result<Option<(String, Vec<Param>)>> {
+        let (mut condition, mut params) = where_clause(start, end, filters);
+        if let Some(sessions) = session_filter(filters) {
+            let seqs: Vec<i64> =
+                self.session_entries(sessions, start, end).await?.into_iter().map(|(seq, _)| seq).collect();
+            if seqs.is_empty() {
+                return Ok(None);
+            }
+            // `+ts`: the time range is checked on the rows found, not used as an index.
+            condition = condition.replacen("ts >= ? AND ts < ?", "+ts >= ? AND +ts < ?", 1);
+            condition.push_str(" AND seq IN (SELECT value FROM json_each(?))");
+            params
+                .push(Param::Text(serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?));
+        }
+        Ok(Some((condition, params)))
+    }
+
+    /// `(seq, time)` of every event of `sessions` timed in `[start, end)`, by `seq`:
+    /// from the tail first, then the stored runs.
+    async fn session_entries(
+        &self,
+        sessions: &[String],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<(i64, i64)>> {
+        let (lo, hi) = (start.as_micros(), end.as_micros());
+        let in_range = |&(_, ts): &(i64, i64)| ts >= lo && ts < hi;
+        let mut seqs: Vec<(i64, i64)> = Vec::new();
+        {
+            let tail = self.sessions_lock()?;
+            for session in sessions {
+                if let Some(entries) = tail.entries(session) {
+                    seqs.extend(entries.iter().filter(|e| in_range(e)));
+                }
+            }
+        }
+        let read_err = |e| Error::sqlx("reading session runs", e);
+        for session in sessions {
+            let rows = sqlx::query(
+                "SELECT entries FROM session_runs WHERE session_id = ?1 AND max_ts >= ?2 AND min_ts < ?3",
+            )
+            .bind(session)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(read_err)?;
+            for row in &rows {
+                let entries = crate::sessions::decode_entries(row.try_get::<&[u8], _>(0).map_err(read_err)?)?;
+                seqs.extend(entries.iter().filter(|e| in_range(e)));
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs)
+    }
+
     async fn raw_events(&self, query: &Query) -> Result<(Vec<Event>, usize)> {
+        if let Some(sessions) = session_filter(&query.filters).filter(|_| query.filters.len() == 1) {
+            return self.raw_session_events(sessions, query).await;
+        }
         let mut conn = self.readers.acquire().await.map_err(|e| Error::sqlx("acquiring a reader", e))?;
         let mut tx = conn.begin().await.map_err(|e| Error::sqlx("beginning a read", e))?;
-        let (condition, params) = where_clause(query.start, query.end, &query.filters);
+        let Some((condition, params)) = self.condition(query.start, query.end, &query.filters).await? else {
+            return Ok((Vec::new(), 0));
+        };
         let count_sql = format!("SELECT COUNT(*) FROM events WHERE {condition}");
         let total: i64 = sqlx::query_scalar_with(AssertSqlSafe(count_sql), arguments(&params)?)
             .fetch_one(&mut *tx)
@@ -686,8 +779,10 @@ impl SqliteStore {
         end: Timestamp,
         aggregator: &mut Aggregator,
     ) -> Result<()> {
+        let Some((condition, params)) = self.condition(start, end, &query.filters).await? else {
+            return Ok(());
+        };
         let mut conn = self.readers.acquire().await.map_err(|e| Error::sqlx("acquiring a reader", e))?;
-        let (condition, params) = where_clause(start, end, &query.filters);
         let field_index = query.field.as_deref().and_then(rollup_field_index);
         let by_columns = query.field.is_none() || field_index.is_some();
         let by_columns = by_columns
@@ -819,7 +914,7 @@ impl SqliteStore {
             report.raw_removed += removed;
             if removed < RETENTION_CHUNK {
                 let mut writer = self.writer.lock().await;
-                crate::sessions::drop_before(&mut writer.conn, raw_cutoff.as_micros()).await?;
+                crate::sessions::prune_before(&mut writer.conn, raw_cutoff.as_micros()).await?;
                 break;
             }
             tokio::task::yield_now().await;
@@ -1117,6 +1212,14 @@ fn where_clause(start: Timestamp, end: Timestamp, filters: &[Filter]) -> (String
     (sql, params)
 }
 
+/// The sessions a query is limited to (an `=` or `in` filter on `sessionId`).
+fn session_filter(filters: &[Filter]) -> Option<&[String]> {
+    filters
+        .iter()
+        .find(|f| f.dimension == Dimension::SessionId && matches!(f.op, FilterOp::Eq | FilterOp::In))
+        .map(|f| f.values.as_slice())
+}
+
 /// Adds deltas to their rollup table rows (read, merge, upsert) inside `tx`.
 async fn merge_into_tables(
     conn: &mut SqliteConnection,
@@ -1266,46 +1369,43 @@ async fn replay_after_mark(conn: &mut SqliteConnection) -> Result<i64> {
     let mut new_keys: Vec<RollupKey> = Vec::new();
     let mut deltas: HashMap<(usize, Timestamp, u32), RollupCell> = HashMap::new();
     let mut tail = crate::sessions::Tail::default();
+    // Key texts as stored → id, so that each row's key is parsed once per distinct key.
+    let mut by_texts: HashMap<crate::direct::KeyTexts, u32> = HashMap::new();
     let from = mark.unwrap_or(0);
     let mut after = from;
-    // The rollup key's columns in `rollup_keys` order (for `decode_key`), then the
-    // session, then the rolled-up values: no payload JSON is parsed.
-    let sql = format!(
-        "SELECT seq, ts, source, type, project_id, agent_type, operation, session_id, {} \
-         FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        FIELD_COLUMNS.join(", ")
-    );
     loop {
-        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(after)
-            .bind(REPLAY_CHUNK)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(read_err)?;
-        for row in &rows {
-            let seq: i64 = row.try_get(0).map_err(read_err)?;
-            let ts: i64 = row.try_get(1).map_err(read_err)?;
+        let rows = {
+            let mut handle = conn.lock_handle().await.map_err(read_err)?;
+            crate::direct::events_after(handle.as_raw_handle(), after, REPLAY_CHUNK)?
+        };
+        let fetched = rows.len();
+        for row in rows {
+            let crate::direct::ReplayRow { seq, ts, key, session, values } = row;
             after = seq;
-            if let Some(session) = row.try_get::<Option<&str>, _>(7).map_err(read_err)? {
+            if let Some(session) = &session {
                 tail.push(session, seq, ts);
             }
             if mark.is_none() {
                 continue;
             }
-            let key = decode_key(row, 2)?;
-            let id = match keys.get(&key) {
+            let id = match by_texts.get(&key) {
                 Some(id) => *id,
                 None => {
-                    let id = u32::try_from(key_count + new_keys.len()).unwrap_or(u32::MAX);
-                    keys.insert(key.clone(), id);
-                    new_keys.push(key);
+                    let (source, event_type, project, agent, operation) = key.clone();
+                    let parsed = key_from_texts(source, event_type, project, agent, operation)?;
+                    let id = match keys.get(&parsed) {
+                        Some(id) => *id,
+                        None => {
+                            let id = u32::try_from(key_count + new_keys.len()).unwrap_or(u32::MAX);
+                            keys.insert(parsed.clone(), id);
+                            new_keys.push(parsed);
+                            id
+                        }
+                    };
+                    by_texts.insert(key, id);
                     id
                 }
             };
-            let mut values = [None; FIELD_COLUMNS.len()];
-            for (i, value) in values.iter_mut().enumerate() {
-                *value = row.try_get::<Option<f64>, _>(8 + i).map_err(read_err)?;
-            }
             let merged = late.get(&seq).copied().unwrap_or(0);
             for slot in 0..LEVELS.len() {
                 if merged & (1 << slot) == 0 {
@@ -1314,7 +1414,7 @@ async fn replay_after_mark(conn: &mut SqliteConnection) -> Result<i64> {
                 }
             }
         }
-        if i64::try_from(rows.len()).unwrap_or(0) < REPLAY_CHUNK {
+        if i64::try_from(fetched).unwrap_or(0) < REPLAY_CHUNK {
             break;
         }
     }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use monitor_core::store::conformance::{T0, dataset};
-use monitor_core::time::{MICROS_PER_DAY, MICROS_PER_MINUTE};
-use monitor_core::{Event, EventRef, Store};
+use monitor_core::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE};
+use monitor_core::{Aggregation, Dimension, Event, EventRef, Filter, Query, Store};
 use monitor_store_sqlite::{SqliteConfig, SqliteStore};
 use sqlx::Connection;
 
@@ -47,6 +47,37 @@ async fn assert_timelines(store: &SqliteStore, written: &[EventRef], context: &s
         }
     }
     assert!(store.session_events("sess-none", 10).await.unwrap().is_empty(), "{context}");
+    // Raw queries filtered by session read the session's events through its runs.
+    let (start, end) = (T0.add_micros(-8 * MICROS_PER_HOUR), T0.add_micros(3 * MICROS_PER_HOUR));
+    for sessions in [vec!["sess-b"], vec!["sess-a", "sess-c"]] {
+        let filter = Filter {
+            dimension: Dimension::SessionId,
+            op: monitor_core::FilterOp::In,
+            values: sessions.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let query = Query::new(start, end, Aggregation::Raw).filter(filter).limit(25);
+        let answer = store.query(&query).await.unwrap();
+        let mut of: Vec<(usize, &EventRef)> = written
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.session_id.as_deref().is_some_and(|s| sessions.contains(&s)))
+            .filter(|(_, e)| e.timestamp >= start && e.timestamp < end)
+            .collect();
+        assert_eq!(answer.metadata.total_points, of.len(), "{context}: {sessions:?}");
+        of.sort_by_key(|(i, e)| std::cmp::Reverse((e.timestamp, *i)));
+        let expected: Vec<&str> = of.iter().take(25).map(|(_, e)| e.id.as_str()).collect();
+        let got: Vec<&str> = answer.events().iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(got, expected, "{context}: {sessions:?}");
+        // With another filter too, the rows are read by seq and filtered in SQL.
+        let typed = query.filter(Filter::eq(Dimension::Type, "performance"));
+        let answer = store.query(&typed).await.unwrap();
+        assert_eq!(answer.metadata.total_points, of.len(), "{context}: {sessions:?} + type");
+        let got: Vec<&str> = answer.events().iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(got, expected, "{context}: {sessions:?} + type");
+    }
+    let nobody =
+        Query::new(start, end, Aggregation::Raw).filter(Filter::eq(Dimension::SessionId, "sess-none"));
+    assert_eq!(store.query(&nobody).await.unwrap().metadata.total_points, 0);
 }
 
 /// Writes `batch` and records it (the store keeps write order within a batch).
@@ -135,5 +166,14 @@ async fn sequence_numbers_are_not_reused_when_retention_takes_the_newest_rows() 
     }
     let store = SqliteStore::open(config).await.unwrap();
     assert_timelines(&store, &written, "after retention and a crash").await;
+    // The runs no longer list the removed events: a range over them counts none.
+    let everything =
+        Query::new(T0.add_micros(-40 * MICROS_PER_DAY), T0.add_micros(MICROS_PER_DAY), Aggregation::Raw);
+    for session in SESSIONS {
+        let stored = written.iter().filter(|e| e.session_id.as_deref() == Some(session)).count();
+        let answer =
+            store.query(&everything.clone().filter(Filter::eq(Dimension::SessionId, session))).await.unwrap();
+        assert_eq!(answer.metadata.total_points, stored, "{session}");
+    }
     store.close().await.unwrap();
 }
