@@ -14,7 +14,7 @@
 use hashbrown::{HashMap, HashSet};
 use sqlx::{Row, SqliteConnection};
 
-use crate::codec::{get_varint, put_varint};
+use crate::codec::{get_varint, put_varint, unzigzag, zigzag};
 use crate::error::{Error, Result};
 
 /// The `marks` row holding the last `seq` whose session runs are stored and whose
@@ -111,18 +111,6 @@ pub(crate) fn decode_entries(mut bytes: &[u8]) -> Result<Vec<(i64, i64)>> {
         entries.push((seq, ts));
     }
     Ok(entries)
-}
-
-fn zigzag(v: i64) -> u64 {
-    #[allow(clippy::cast_sign_loss)]
-    let encoded = ((v << 1) ^ (v >> 63)) as u64;
-    encoded
-}
-
-fn unzigzag(v: u64) -> i64 {
-    #[allow(clippy::cast_possible_wrap)]
-    let decoded = ((v >> 1) as i64) ^ -((v & 1) as i64);
-    decoded
 }
 
 /// Writes `rows` as session runs, inside the caller's transaction.
