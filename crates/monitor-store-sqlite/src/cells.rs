@@ -205,11 +205,6 @@ impl CellIndex {
         })
     }
 
-    /// Whether any held cell changed since the last fold.
-    pub(crate) fn has_dirty(&self) -> bool {
-        self.dirty.iter().any(|d| !d.is_empty())
-    }
-
     /// Forgets which cells changed (a fold wrote them).
     pub(crate) fn clear_dirty(&mut self) {
         for dirty in &mut self.dirty {

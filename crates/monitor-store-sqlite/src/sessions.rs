@@ -116,20 +116,27 @@ pub(crate) fn decode_entries(mut bytes: &[u8]) -> Result<Vec<(i64, i64)>> {
 /// Writes `rows` as session runs, inside the caller's transaction.
 pub(crate) async fn write_runs(conn: &mut SqliteConnection, rows: &[(&str, &Run)]) -> Result<()> {
     for (session, run) in rows {
-        let Some(&(last, _)) = run.entries.last() else { continue };
-        sqlx::query(
-            "INSERT OR REPLACE INTO session_runs (session_id, last_seq, min_ts, max_ts, entries) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(*session)
-        .bind(last)
-        .bind(run.min_ts)
-        .bind(run.max_ts)
-        .bind(encode_entries(&run.entries))
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| Error::sqlx("writing session runs", e))?;
+        if let Some(&(last, _)) = run.entries.last() {
+            put_run(conn, session, last, run).await?;
+        }
     }
+    Ok(())
+}
+
+/// Stores (or replaces) the run keyed by (`session`, `last_seq`).
+async fn put_run(conn: &mut SqliteConnection, session: &str, last_seq: i64, run: &Run) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO session_runs (session_id, last_seq, min_ts, max_ts, entries) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(session)
+    .bind(last_seq)
+    .bind(run.min_ts)
+    .bind(run.max_ts)
+    .bind(encode_entries(&run.entries))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::sqlx("writing session runs", e))?;
     Ok(())
 }
 
@@ -205,19 +212,9 @@ pub(crate) async fn prune_before(conn: &mut SqliteConnection, cutoff: i64) -> Re
                 run.push(seq, ts);
             }
         }
-        // Non-empty: the run's newest event is not older than the cutoff.
-        sqlx::query(
-            "UPDATE session_runs SET min_ts = ?3, max_ts = ?4, entries = ?5 \
-             WHERE session_id = ?1 AND last_seq = ?2",
-        )
-        .bind(session)
-        .bind(last_seq)
-        .bind(run.min_ts)
-        .bind(run.max_ts)
-        .bind(encode_entries(&run.entries))
-        .execute(&mut *tx)
-        .await
-        .map_err(prune_err)?;
+        // Non-empty: the run's newest event is not older than the cutoff. Kept under its
+        // key, whichever entries went.
+        put_run(&mut tx, session, last_seq, &run).await?;
     }
     tx.commit().await.map_err(prune_err)?;
     Ok(())

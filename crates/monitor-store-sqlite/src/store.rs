@@ -339,9 +339,9 @@ impl SqliteStore {
     /// transaction (writer held).
     async fn fold(&self, writer: &mut Writer) -> Result<()> {
         let through = writer.next_seq - 1;
-        // Every write moves `next_seq`, so nothing written since means nothing to fold
-        // (dirty cells aside: a store opened on a file keeps none, but be safe).
-        if writer.folded_through == through && !self.cells_read()?.has_dirty() {
+        // Every write moves `next_seq` (and only writes dirty cells or fill the tail),
+        // so nothing written since the last fold means nothing to fold.
+        if writer.folded_through == through {
             writer.folded_at = Instant::now();
             return Ok(());
         }
@@ -560,19 +560,20 @@ impl SqliteStore {
         if kept.is_empty() {
             return Ok(Vec::new());
         }
-        let read_err = |e| Error::sqlx("reading session events", e);
-        let sql = format!(
-            "SELECT {EVENT_READ_COLUMNS}, seq FROM events \
-             WHERE seq IN (SELECT value FROM json_each(?1)) AND session_id = ?2"
-        );
         let seqs: Vec<i64> = kept.iter().map(|(_, seq)| *seq).collect();
-        let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(list)
-            .bind(session_id)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(read_err)?;
+        self.events_by_seq(&seqs).await
+    }
+
+    /// The stored events among `seqs`, in the order given (a `seq` is never reused, so
+    /// each names one event for good; one removed by retention is left out).
+    async fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>> {
+        let read_err = |e| Error::sqlx("reading events by seq", e);
+        let sql = format!(
+            "SELECT {EVENT_READ_COLUMNS}, seq FROM events WHERE seq IN (SELECT value FROM json_each(?1))"
+        );
+        let list = serde_json::to_string(seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(list).fetch_all(&self.readers).await.map_err(read_err)?;
         let mut found: HashMap<i64, Event> = HashMap::with_capacity(rows.len());
         for row in &rows {
             let seq: i64 = row.try_get(SESSION_SEQ_COLUMN).map_err(read_err)?;
@@ -660,20 +661,8 @@ impl SqliteStore {
         if entries.is_empty() {
             return Ok((Vec::new(), total));
         }
-        let read_err = |e| Error::sqlx("reading session events", e);
-        let sql = format!(
-            "SELECT {EVENT_READ_COLUMNS}, seq FROM events WHERE seq IN (SELECT value FROM json_each(?1))"
-        );
         let seqs: Vec<i64> = entries.iter().map(|(seq, _)| *seq).collect();
-        let list = serde_json::to_string(&seqs).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let rows =
-            sqlx::query(AssertSqlSafe(sql)).bind(list).fetch_all(&self.readers).await.map_err(read_err)?;
-        let mut found: HashMap<i64, Event> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get(SESSION_SEQ_COLUMN).map_err(read_err)?;
-            found.insert(seq, decode_event(row, 0)?);
-        }
-        Ok((seqs.iter().filter_map(|seq| found.remove(seq)).collect(), total))
+        Ok((self.events_by_seq(&seqs).await?, total))
     }
 
     /// The WHERE clause of a raw read, `None` when no event can match. A query for
@@ -1350,6 +1339,13 @@ async fn replay_after_mark(conn: &mut SqliteConnection) -> Result<i64> {
     let read_err = |e| Error::sqlx("replaying events past the fold", e);
     let started = Instant::now();
     let mark = crate::sessions::read_mark(conn, crate::sessions::FOLDED).await?;
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT max(seq) FROM events").fetch_one(&mut *conn).await.map_err(read_err)?;
+    if let Some(mark) = mark.filter(|m| newest.unwrap_or(0) <= *m) {
+        // Closed cleanly (or nothing written since the last fold): nothing to recount,
+        // and `rollup_late` only ever lists events past the mark.
+        return Ok(mark);
+    }
     let mut late: HashMap<i64, u8> = HashMap::new();
     for row in sqlx::query("SELECT entries FROM rollup_late").fetch_all(&mut *conn).await.map_err(read_err)? {
         let entries: &[u8] = row.try_get(0).map_err(read_err)?;
